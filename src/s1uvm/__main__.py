@@ -1,0 +1,3 @@
+from s1uvm.cli import main
+
+main()

@@ -1,0 +1,350 @@
+"""``check``, ``sync``, ``status``, ``assets``, ``findings``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from s1uvm.check import Report, check, expiry_warning, token_info
+from s1uvm.cli.common import (
+    EXIT_OK,
+    EXIT_SYNC,
+    console_options,
+    db_options,
+    exit_code_for,
+    guarded,
+    settings,
+)
+from s1uvm.config import ConsoleConfig
+from s1uvm.connectors import make
+from s1uvm.s1 import RetryPolicy, S1Client, S1Error
+from s1uvm.sync import RunResult, run_connector
+
+MARK = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
+
+
+def client_for(cfg: ConsoleConfig, attempts: int = 6) -> S1Client:
+    return S1Client(
+        cfg.url, cfg.token, ca_bundle=cfg.ca_bundle, retry=RetryPolicy(attempts=attempts)
+    )
+
+
+def print_report(report: Report) -> None:
+    click.echo(f"{report.console}  {report.url}")
+    for item in report.items:
+        click.echo(f"  [{MARK[item.status]}] {item.what}: {item.detail}")
+
+
+@click.command("check")
+@console_options
+@guarded
+def check_cmd(**opts: Any) -> None:
+    """Test the connection: URL, TLS, token, scope and role, expiry, and what each connector
+    can read."""
+    cfg = settings(opts)
+    code = EXIT_OK
+    for console in cfg.consoles:
+        # A connection test answers quickly: one retry, not the patient sync policy.
+        with client_for(console, attempts=2) as client:
+            report = check(console, client)
+        print_report(report)
+        code = code or report.exit_code
+    sys.exit(code)
+
+
+def _open(db: str) -> Any:
+    from s1uvm.store import open_store
+
+    return open_store(db)
+
+
+def summary_line(r: RunResult) -> str:
+    c = r.counts
+    rate = c.get("records", 0) / r.seconds if r.seconds > 0 else 0.0
+    text = (
+        f"{r.console}/{r.connector}: {r.outcome} ({r.mode}) — {c.get('records', 0):,} "
+        f"records in {c.get('pages', 0)} pages, {c.get('created', 0):,} new, "
+        f"{c.get('updated', 0):,} changed, {c.get('fixed', 0):,} fixed, "
+        f"{c.get('reopened', 0):,} reopened, {c.get('stale', 0):,} stale, "
+        f"{c.get('rejected', 0):,} rejected; "
+        f"{c.get('requests', 0)} requests, {c.get('retries', 0)} retries, "
+        f"{r.seconds:.1f}s ({rate:,.0f}/s)"
+    )
+    if r.error:
+        text += f"; {r.error}"
+    return text
+
+
+def sync_consoles(
+    cfg_consoles: Iterable[ConsoleConfig],
+    db: str,
+    *,
+    full: bool,
+    quiet: bool = False,
+    inactive_days: int = 30,
+) -> list[RunResult]:
+    from s1uvm.cli.progress import progress_for
+
+    store = _open(db)
+    results: list[RunResult] = []
+    try:
+        for console in cfg_consoles:
+            with client_for(console) as client, progress_for(quiet) as progress:
+                _record_token(store, console, client, quiet)
+                for name in console.connectors:
+                    result = run_connector(
+                        store,
+                        client,
+                        make(name),
+                        console.name,
+                        full=full,
+                        progress=progress,
+                        inactive_days=inactive_days,
+                    )
+                    results.append(result)
+                    progress.done(name)
+                    click.echo(summary_line(result), err=quiet)
+                    if result.error_type == "AuthenticationError":
+                        break  # the other connectors would fail the same way
+    finally:
+        store.close()
+    return results
+
+
+def _record_token(store: Any, console: ConsoleConfig, client: S1Client, quiet: bool) -> None:
+    """Remember the token's expiry for ``status``, and warn while there is time to act."""
+    try:
+        info = token_info(client)
+    except S1Error:
+        return  # the connectors will say what is wrong
+    store.record_console(console.name, console.url, info.expires_at, info.scope, info.role)
+    warning = expiry_warning(info.expires_at, client.server_time or datetime.now(UTC))
+    if warning:
+        click.echo(f"s1uvm: warning: {console.name}: {warning}", err=True)
+
+
+def sync_exit_code(results: list[RunResult]) -> int:
+    failed = [r for r in results if r.outcome != "success"]
+    if not failed:
+        return EXIT_OK
+    if len(failed) == len(results):
+        codes = {exit_code_for(r.error_type) for r in failed}
+        if len(codes) == 1:
+            return codes.pop()
+    return EXIT_SYNC
+
+
+@click.command("sync")
+@console_options
+@click.option("--connectors", metavar="LIST", help="Comma list: threats,vulnerabilities,assets")
+@click.option("--full", is_flag=True, help="Ignore checkpoints: read everything again.")
+@click.option(
+    "--inactive-days",
+    type=click.IntRange(1, 3650),
+    default=30,
+    show_default=True,
+    help="An endpoint not seen for this long is 'inactive'.",
+)
+@click.option("--all", "all_consoles", is_flag=True, help="Every console in the config file.")
+@guarded
+def sync_cmd(
+    connectors: str | None, full: bool, inactive_days: int, all_consoles: bool, **opts: Any
+) -> None:
+    """Pull the enabled connectors into the store; a summary per connector."""
+    cfg = settings(opts, connectors=connectors)
+    results = sync_consoles(cfg.consoles, cfg.db, full=full, inactive_days=inactive_days)
+    sys.exit(sync_exit_code(results))
+
+
+@click.command("status")
+@db_options
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@guarded
+def status_cmd(as_json: bool, **opts: Any) -> None:
+    """Last run, outcome, counts and checkpoint per connector; where the database is."""
+    cfg = settings(opts, need_console=False)
+    store = _open(cfg.db)
+    try:
+        runs = store.last_runs()
+        counts = store.counts()
+        consoles = store.consoles()
+        location = store.location
+    finally:
+        store.close()
+    if as_json:
+        report = {"database": location, "consoles": consoles, "runs": runs, "counts": counts}
+        click.echo(json.dumps(report, default=str, indent=2))
+        return
+    click.echo(f"database: {location}")
+    now = datetime.now(UTC)
+    for c in consoles:
+        expiry = c.get("token_expires_at")
+        note = expiry_warning(expiry, now) or (
+            f"token valid until {expiry[:10]}" if expiry else "token expiry unknown"
+        )
+        click.echo(
+            f"console {c['console']}: {c['url']} (scope {c.get('scope') or '?'}, "
+            f"role {c.get('role') or '?'}); {note}"
+        )
+    if not runs:
+        click.echo("no sync has run yet: s1uvm sync --url ... (see s1uvm check)")
+    for r in runs:
+        click.echo(
+            f"{r.get('console')}/{r.get('connector')}: {r.get('outcome')} "
+            f"({r.get('mode')}), started {r.get('started_at')}, finished "
+            f"{r.get('finished_at')}, {r.get('records') or 0} records"
+            + _lifecycle_counts(r.get("counts") or {})
+            + (", complete snapshot" if r.get("complete_snapshot") else "")
+            + (f"; error: {r.get('error')}" if r.get("error") else "")
+            + (f"; checkpoint {json.dumps(r.get('checkpoint'))}" if r.get("checkpoint") else "")
+        )
+    click.echo("counts: " + json.dumps(counts, default=str))
+
+
+def _lifecycle_counts(counts: dict[str, Any]) -> str:
+    parts = [
+        f"{counts[k]} {label}"
+        for k, label in (
+            ("created", "new"),
+            ("updated", "changed"),
+            ("fixed", "fixed"),
+            ("reopened", "reopened"),
+            ("stale", "stale"),
+            ("archived", "archived"),
+            ("rejected", "rejected"),
+        )
+        if counts.get(k)
+    ]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+ASSET_COLUMNS = (
+    "asset_id",
+    "hostname",
+    "os_type",
+    "os_name",
+    "site_name",
+    "lifecycle",
+    "last_active_at",
+    "agent_id",
+)
+FINDING_COLUMNS = (
+    "kind",
+    "severity",
+    "state",
+    "hostname",
+    "title",
+    "cve_id",
+    "first_seen_at",
+    "last_seen_at",
+    "source_id",
+)
+
+
+def emit(rows: Iterator[dict[str, Any]], fmt: str, columns: tuple[str, ...]) -> int:
+    """Stream rows to stdout as a table, JSON array or CSV; returns how many."""
+    n = 0
+    out = sys.stdout
+    if fmt == "json":
+        out.write("[")
+        for row in rows:
+            out.write(("," if n else "") + "\n" + json.dumps(row, default=str))
+            n += 1
+        out.write("\n]\n" if n else "]\n")
+        return n
+    if fmt == "csv":
+        writer: Any = None
+        for row in rows:
+            if writer is None:
+                writer = csv.DictWriter(out, fieldnames=list(row), extrasaction="ignore")
+                writer.writeheader()
+            writer.writerow({k: _cell(v) for k, v in row.items()})
+            n += 1
+        return n
+    out.write("  ".join(f"{c:<16}" for c in columns).rstrip() + "\n")
+    for row in rows:
+        out.write("  ".join(f"{_cell(row.get(c))[:40]:<16}" for c in columns).rstrip() + "\n")
+        n += 1
+    return n
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def _output_options(func: Any) -> Any:
+    for decorate in reversed(
+        [
+            click.option("--host", metavar="TEXT", help="Hostname contains TEXT."),
+            click.option("--limit", type=int, help="At most this many rows."),
+            click.option(
+                "--format",
+                "fmt",
+                type=click.Choice(["table", "json", "csv"]),
+                default="table",
+                show_default=True,
+            ),
+        ]
+    ):
+        func = decorate(func)
+    return func
+
+
+@click.command("assets")
+@db_options
+@click.option("--state", metavar="LIST", help="Lifecycle: active,inactive,retired")
+@_output_options
+@guarded
+def assets_cmd(
+    state: str | None, host: str | None, limit: int | None, fmt: str, **opts: Any
+) -> None:
+    """List assets (endpoints) with their lifecycle."""
+    cfg = settings(opts, need_console=False)
+    store = _open(cfg.db)
+    try:
+        emit(store.query_assets(host=host, lifecycle=state, limit=limit), fmt, ASSET_COLUMNS)
+    finally:
+        store.close()
+
+
+@click.command("findings")
+@db_options
+@click.option("--kind", "kind_filter", metavar="KIND", help="vulnerability or threat")
+@click.option("--state", metavar="LIST", help="open,reopened,fixed,stale,archived,suppressed")
+@click.option("--severity", metavar="LIST", help="critical,high,medium,low,info")
+@click.option("--cve", metavar="CVE", help="One CVE id.")
+@_output_options
+@guarded
+def findings_cmd(
+    kind_filter: str | None,
+    state: str | None,
+    severity: str | None,
+    cve: str | None,
+    host: str | None,
+    limit: int | None,
+    fmt: str,
+    **opts: Any,
+) -> None:
+    """List findings (vulnerabilities and threats) joined to their endpoints."""
+    cfg = settings(opts, need_console=False)
+    store = _open(cfg.db)
+    try:
+        rows = store.query_findings(
+            kind=kind_filter, state=state, severity=severity, host=host, cve=cve, limit=limit
+        )
+        emit(rows, fmt, FINDING_COLUMNS)
+    finally:
+        store.close()
+
+
+EXIT = EXIT_SYNC  # re-exported for the demo

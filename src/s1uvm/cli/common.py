@@ -1,0 +1,171 @@
+"""What every console- or database-facing command shares: the options of design.md, loading
+settings, exit codes, and turning any failure into one line on stderr (a traceback only with
+``--debug``)."""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import logging
+import os
+import sqlite3
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from s1uvm.config import ConfigError, Settings, load
+from s1uvm.s1 import (
+    AuthenticationError,
+    PermissionDenied,
+    S1Error,
+    TLSError,
+    TransportError,
+)
+
+EXIT_OK, EXIT_SYNC, EXIT_USAGE, EXIT_AUTH, EXIT_NETWORK = 0, 1, 2, 3, 4
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def exit_code_for(error: BaseException | str | None) -> int:
+    name = error if isinstance(error, str) else type(error).__name__ if error else ""
+    if name in ("AuthenticationError", "PermissionDenied"):
+        return EXIT_AUTH
+    if name in ("TransportError", "TLSError"):
+        return EXIT_NETWORK
+    if name in ("ConfigError", "StoreError", "TokenError"):
+        return EXIT_USAGE
+    return EXIT_SYNC
+
+
+def fail(message: str, code: int) -> NoReturn:
+    click.echo(f"s1uvm: {message}", err=True)
+    sys.exit(code)
+
+
+def console_options(func: F) -> F:
+    """--url, --token-file, --db, --config, --ca-bundle, --debug, in design.md's order."""
+    decorators = [
+        click.option("--url", metavar="URL", help="Console URL (or S1_URL)."),
+        click.option(
+            "--token-file",
+            type=click.Path(dir_okay=False),
+            metavar="PATH",
+            help="File holding the API token (or S1_API_TOKEN; never a flag value).",
+        ),
+        click.option("--db", metavar="PATH|URL", help="Database (or S1UVM_DB)."),
+        click.option("--config", metavar="PATH", help="TOML config file (or S1UVM_CONFIG)."),
+        click.option("--ca-bundle", metavar="PATH", help="CA bundle (or SSL_CERT_FILE)."),
+        click.option("--debug", is_flag=True, help="Tracebacks and request logs (no token)."),
+    ]
+    for decorate in reversed(decorators):
+        func = decorate(func)
+    return func
+
+
+def db_options(func: F) -> F:
+    for decorate in reversed(
+        [
+            click.option("--db", metavar="PATH|URL", help="Database (or S1UVM_DB)."),
+            click.option("--config", metavar="PATH", help="TOML config file (or S1UVM_CONFIG)."),
+            click.option("--debug", is_flag=True, help="Tracebacks (no token)."),
+        ]
+    ):
+        func = decorate(func)
+    return func
+
+
+def _prompt() -> str:
+    return getpass.getpass("SentinelOne API token (input hidden): ")
+
+
+def settings(
+    opts: dict[str, Any], *, need_console: bool = True, connectors: str | None = None
+) -> Settings:
+    interactive = sys.stdin.isatty() and sys.stderr.isatty()
+    loaded = load(
+        url=opts.get("url"),
+        token_file=opts.get("token_file"),
+        db=opts.get("db"),
+        config=opts.get("config"),
+        ca_bundle=opts.get("ca_bundle"),
+        connectors=connectors,
+        prompt=_prompt if interactive else None,
+        need_console=need_console,
+    )
+    for warning in loaded.warnings:
+        click.echo(f"s1uvm: warning: {warning}", err=True)
+    return loaded
+
+
+def guarded(func: F) -> F:
+    """One line on stderr and the documented exit code for every expected failure."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = bool(kwargs.get("debug"))
+        if debug:
+            logging.basicConfig(
+                level=logging.DEBUG,
+                stream=sys.stderr,
+                format="%(asctime)s %(name)s %(levelname)s %(message)s",
+            )
+            for noisy in ("httpcore2", "httpx2", "asyncio"):
+                logging.getLogger(noisy).setLevel(logging.INFO)
+        else:
+            logging.basicConfig(
+                level=logging.WARNING, stream=sys.stderr, format="s1uvm: %(message)s"
+            )
+        try:
+            return func(*args, **kwargs)
+        except (ConfigError, S1Error) as exc:
+            if debug:
+                raise
+            fail(str(exc), exit_code_for(exc))
+        except sqlite3.Error as exc:
+            if debug:
+                raise
+            # A full disk, a read-only file, I/O trouble: the page in flight was rolled back.
+            fail(
+                f"the database could not be written ({exc}); free disk space or fix --db, "
+                "then run again — nothing half-written was kept",
+                EXIT_USAGE,
+            )
+        except BrokenPipeError:
+            # The reader went away (``| head``): stop quietly, as Unix tools do. Nothing was
+            # committed for the unfinished output (an export's bookmark did not move).
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(EXIT_SYNC)
+        except Exception as exc:
+            if debug:
+                raise
+            if type(exc).__name__ == "StoreError":
+                fail(str(exc), EXIT_USAGE)
+            fail(
+                f"internal error ({type(exc).__name__}: {exc}); please report it — "
+                "--debug shows the traceback",
+                EXIT_SYNC,
+            )
+
+    return wrapper  # type: ignore[return-value]
+
+
+__all__ = [
+    "EXIT_AUTH",
+    "EXIT_NETWORK",
+    "EXIT_OK",
+    "EXIT_SYNC",
+    "EXIT_USAGE",
+    "AuthenticationError",
+    "PermissionDenied",
+    "TLSError",
+    "TransportError",
+    "console_options",
+    "db_options",
+    "exit_code_for",
+    "fail",
+    "guarded",
+    "settings",
+]

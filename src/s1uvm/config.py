@@ -1,0 +1,257 @@
+"""Configuration: the Server URL, the API token and the database, from flags > environment >
+config file > defaults (design.md). Every mistake becomes a ConfigError with one line that
+says what to fix; the token is only ever held as an ApiToken."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import stat
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from s1uvm.connectors import ORDER
+from s1uvm.s1 import ApiToken, TokenError
+
+S1_HOST_SUFFIXES = (".sentinelone.net", ".s1gov.net")
+NOT_AN_API_HOST = {"console.sentinelone.net", "sentinelone.net", "www.sentinelone.net", "s1gov.net"}
+
+
+class ConfigError(Exception):
+    """A configuration mistake: exit code 2 and this one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleConfig:
+    name: str
+    url: str
+    token: ApiToken
+    connectors: tuple[str, ...] = ORDER
+    ca_bundle: str | None = None
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+    @property
+    def is_sentinelone_host(self) -> bool:
+        return self.host.endswith(S1_HOST_SUFFIXES) or is_loopback(self.host)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    consoles: tuple[ConsoleConfig, ...]
+    db: str
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def normalise_url(text: str | None) -> str:
+    """``https://host[:port]`` from what a user pastes: whitespace, a trailing slash, an API
+    path (``/web/api/v2.1/...``) or a console page path are removed; a bare host gets https."""
+    if text is None or not text.strip():
+        raise ConfigError(
+            "the Server URL is empty: give --url or S1_URL, e.g. "
+            "https://usea1-partners.sentinelone.net"
+        )
+    raw = text.strip()
+    if any(c.isspace() for c in raw):
+        raise ConfigError(f"the Server URL {raw!r} contains spaces; paste just the console address")
+    if "://" not in raw:
+        raw = "https://" + raw
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"the Server URL {text.strip()!r} is not a URL") from None
+    host = (parts.hostname or "").lower()
+    if (
+        parts.scheme not in ("http", "https")
+        or not host
+        or ("." not in host and not is_loopback(host) and host != "localhost")
+    ):
+        raise ConfigError(
+            f"the Server URL {text.strip()!r} is not a console address; expected "
+            "https://<tenant>.sentinelone.net"
+        )
+    if not host.isascii():
+        raise ConfigError(
+            f"the Server URL host {host!r} has non-ASCII characters; use the "
+            "console's address as SentinelOne shows it"
+        )
+    if host in NOT_AN_API_HOST:
+        raise ConfigError(
+            f"{host} is SentinelOne's login portal, not your console; use your "
+            "console's own address, e.g. https://usea1-partners.sentinelone.net"
+        )
+    if parts.scheme == "http" and not is_loopback(host):
+        raise ConfigError(f"the Server URL must use https:// ({host} is not a loopback address)")
+    if parts.username or parts.password:
+        raise ConfigError("the Server URL must not contain a user name or password")
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc += f":{port}"
+    return f"{parts.scheme}://{netloc}"
+
+
+def read_token_file(path: str | os.PathLike[str], warnings: list[str]) -> ApiToken:
+    p = Path(path).expanduser()
+    try:
+        mode = p.stat().st_mode
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"token file {p} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read token file {p}: {getattr(exc, 'strerror', exc)}") from None
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        warnings.append(f"token file {p} is readable by other users; chmod 600 {p}")
+    return _token(text, f"token file {p}")
+
+
+def _token(text: str, where: str) -> ApiToken:
+    try:
+        return ApiToken(text)
+    except TokenError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def default_db() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(base) / "s1uvm" / "s1uvm.db")
+
+
+def console_name(url: str) -> str:
+    host = urlsplit(url).hostname or "console"
+    if is_loopback(host):
+        return "local"
+    return host.split(".")[0]
+
+
+_CONSOLE_KEYS = {"name", "url", "token_file", "token_env", "connectors", "ca_bundle"}
+_TOP_KEYS = {"db", "ca_bundle", "console"}
+
+
+def _load_file(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        raise ConfigError(
+            f"config file {path}: unknown key(s) {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(sorted(_TOP_KEYS))}"
+        )
+    return data
+
+
+def _connectors(value: Any, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: connectors must be a list such as threats,assets")
+    bad = [v for v in value if v not in ORDER]
+    if bad:
+        raise ConfigError(
+            f"{where}: unknown connector(s) {', '.join(bad)}; known: {', '.join(ORDER)}"
+        )
+    return tuple(c for c in ORDER if c in value)
+
+
+def load(
+    *,
+    url: str | None = None,
+    token_file: str | None = None,
+    db: str | None = None,
+    config: str | None = None,
+    ca_bundle: str | None = None,
+    connectors: str | None = None,
+    env: Mapping[str, str] | None = None,
+    prompt: Callable[[], str] | None = None,
+    need_console: bool = True,
+) -> Settings:
+    """Settings with the documented precedence. ``prompt`` asks for the token on a terminal
+    when nothing else provides one (never echoed)."""
+    env = os.environ if env is None else env
+    warnings: list[str] = []
+    file_data: dict[str, Any] = {}
+    config_path = config or env.get("S1UVM_CONFIG")
+    if config_path:
+        file_data = _load_file(Path(config_path).expanduser())
+    ca = ca_bundle or env.get("SSL_CERT_FILE") or file_data.get("ca_bundle")
+    if ca is not None and not Path(str(ca)).expanduser().is_file():
+        raise ConfigError(f"CA bundle {ca} does not exist")
+    database = db or env.get("S1UVM_DB") or file_data.get("db") or default_db()
+    chosen = _connectors(connectors, "--connectors") if connectors else None
+    consoles: list[ConsoleConfig] = []
+    flag_url = url or env.get("S1_URL")
+    if flag_url or not file_data.get("console"):
+        if not need_console and not flag_url:
+            return Settings((), str(database), tuple(warnings))
+        normal = normalise_url(flag_url)
+        if token_file:
+            token = read_token_file(token_file, warnings)
+        elif env.get("S1_API_TOKEN"):
+            token = _token(env["S1_API_TOKEN"], "S1_API_TOKEN")
+        elif prompt is not None:
+            token = _token(prompt(), "the API token")
+        else:
+            raise ConfigError(
+                "no API token: set S1_API_TOKEN or give --token-file PATH "
+                "(a token is never accepted as a command-line value)"
+            )
+        consoles.append(
+            ConsoleConfig(
+                console_name(normal), normal, token, chosen or ORDER, str(ca) if ca else None
+            )
+        )
+    else:
+        items = file_data["console"]
+        if not isinstance(items, list):
+            raise ConfigError(f"config file {config_path}: use [[console]] tables")
+        names: set[str] = set()
+        for i, item in enumerate(items, 1):
+            where = f"config file {config_path}, console {i}"
+            unknown = set(item) - _CONSOLE_KEYS
+            if unknown:
+                raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+            normal = normalise_url(item.get("url"))
+            name = str(item.get("name") or console_name(normal))
+            if name in names:
+                raise ConfigError(f"{where}: the name {name!r} is used twice")
+            names.add(name)
+            if item.get("token_file"):
+                token = read_token_file(item["token_file"], warnings)
+            elif item.get("token_env"):
+                value = env.get(str(item["token_env"]))
+                if not value:
+                    raise ConfigError(
+                        f"{where}: environment variable {item['token_env']} is not set"
+                    )
+                token = _token(value, str(item["token_env"]))
+            else:
+                raise ConfigError(f"{where}: give token_file or token_env (never the token)")
+            conns = chosen or (
+                _connectors(item["connectors"], where) if "connectors" in item else ORDER
+            )
+            item_ca = item.get("ca_bundle") or ca
+            consoles.append(
+                ConsoleConfig(name, normal, token, conns, str(item_ca) if item_ca else None)
+            )
+    return Settings(tuple(consoles), str(database), tuple(warnings))

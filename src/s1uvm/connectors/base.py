@@ -1,0 +1,130 @@
+"""What every connector is: which endpoint and filters to walk from a checkpoint (``plan``),
+how to turn one page into rows (``transform``, pure), and how far the checkpoint may move after
+each page and at the end. Connectors know nothing of HTTP or SQL; the sync engine runs them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol, TypeVar
+
+import msgspec
+
+from s1uvm.connectors.normalise import Malformed
+from s1uvm.model import AssetRow, FindingRow, Rejected
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What a run knows while transforming: whose data it is and what time it is there."""
+
+    console: str
+    now: str  # the console's clock at the start of the run (ISO-8601 UTC, Z)
+    inactive_days: int = 30
+
+
+@dataclass(slots=True)
+class Plan:
+    path: str
+    params: dict[str, Any]
+    mode: str  # "incremental" | "full" | "snapshot"
+    nested: str | None = None
+
+
+@dataclass(slots=True)
+class Batch:
+    assets: list[AssetRow] = field(default_factory=list)
+    findings: list[FindingRow] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+class Connector(Protocol):
+    name: str
+
+    def plan(self, checkpoint: dict[str, Any] | None, *, full: bool, ctx: Context) -> Plan: ...
+
+    def transform(self, items: list[msgspec.Raw], ctx: Context) -> Batch: ...
+
+    def page_checkpoint(
+        self, checkpoint: dict[str, Any] | None, batch: Batch, plan: Plan, ctx: Context
+    ) -> dict[str, Any] | None: ...
+
+    def final_checkpoint(
+        self, checkpoint: dict[str, Any] | None, plan: Plan, complete: bool, ctx: Context
+    ) -> dict[str, Any] | None: ...
+
+
+LAG = timedelta(seconds=60)
+
+
+def parse(ts: str) -> datetime:
+    return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def fmt(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def capped_bookmark(previous: str | None, seen: list[str | None], now: str) -> str | None:
+    """The next ``updatedAt__gte`` bookmark: the newest timestamp seen, but never later than the
+    run's start minus a small lag (records written late with an earlier timestamp are then
+    read again next run, not lost; re-reads are de-duplicated by key)."""
+    newest = max((s for s in seen if s), default=None)
+    if newest is None:
+        return previous
+    cap = fmt(parse(now) - LAG)
+    bookmark = min(newest, cap)
+    if previous is not None and bookmark < previous:
+        return previous
+    return bookmark
+
+
+def normalise_page(
+    items: list[msgspec.Raw],
+    decode: Callable[[msgspec.Raw], Any],
+    to_row: Callable[[Any, msgspec.Raw, Context], R],
+    ctx: Context,
+    connector: str,
+) -> tuple[list[R], list[Rejected]]:
+    """Each raw record through ``decode`` and ``to_row``. A record that cannot be normalised
+    is kept aside with its reason, never dropped, and the rest of the page goes on."""
+    rows: list[R] = []
+    rejected: list[Rejected] = []
+    for raw in items:
+        try:
+            rows.append(to_row(decode(raw), raw, ctx))
+        except (msgspec.DecodeError, msgspec.ValidationError, Malformed) as exc:
+            rejected.append(reject(ctx, connector, raw, peek_id(raw), str(exc)))
+    return rows, rejected
+
+
+def bookmark_checkpoint(
+    checkpoint: dict[str, Any] | None, seen: list[str | None], ctx: Context
+) -> dict[str, Any]:
+    """The checkpoint after a page of an ``updatedAt``-sorted walk."""
+    cp = dict(checkpoint or {})
+    bookmark = capped_bookmark(cp.get("updated_at"), seen, ctx.now)
+    if bookmark is not None:
+        cp["updated_at"] = bookmark
+    return cp
+
+
+def peek_id(raw: msgspec.Raw) -> Any:
+    """The ``id`` of a record that would not decode, if it has one, for the rejection."""
+    try:
+        obj = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return None
+    return obj.get("id") if isinstance(obj, dict) else None
+
+
+def reject(ctx: Context, connector: str, raw: msgspec.Raw, source_id: Any, reason: str) -> Rejected:
+    sid = (
+        source_id
+        if isinstance(source_id, str)
+        else (str(source_id) if isinstance(source_id, int) else None)
+    )
+    return Rejected(console=ctx.console, connector=connector, source_id=sid, reason=reason, raw=raw)

@@ -1,0 +1,124 @@
+"""Coercions shared by the normalisers: lenient about what SentinelOne sends (ids as numbers,
+booleans as "True", timestamps of any precision or as booleans, HTML entities, MACs with
+dashes) and strict about what we store (ids as text, ISO-8601 UTC with Z, lower-case MACs)."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+_TS = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?"
+    r"(Z|[+-]\d{2}:?\d{2})?$"
+)
+_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_MAC = re.compile(r"^[0-9a-f]{2}([:-]?)(?:[0-9a-f]{2}\1){4}[0-9a-f]{2}$", re.I)
+
+
+class Malformed(ValueError):
+    """A record the normaliser cannot use; the message is the reason kept with it."""
+
+
+def text(value: Any) -> str | None:
+    """A non-empty string, or None (S1 uses both "" and null for 'nothing')."""
+    if value is None or isinstance(value, bool | dict | list):
+        return None
+    out = str(value).strip()
+    return out or None
+
+
+def decoded(value: Any) -> str | None:
+    """Text with HTML entities decoded (``Ubuntu Developers &lt;…&gt;``)."""
+    out = text(value)
+    return html.unescape(out) if out and "&" in out else out
+
+
+def ident(value: Any, field: str) -> str:
+    """A required SentinelOne id, kept as text (leading zeros and all)."""
+    if isinstance(value, bool) or value is None:
+        raise Malformed(f"{field} is missing")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return value.strip()
+    raise Malformed(f"{field} is not an id: {str(value)[:40]!r}")
+
+
+def optional_ident(value: Any) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return value.strip()
+    return None
+
+
+def flag(value: Any) -> bool | None:
+    """Booleans as S1 sends them: true, "True", "false", 1, null."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value != 0
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if low in ("true", "1", "yes"):
+            return True
+        if low in ("false", "0", "no"):
+            return False
+    return None
+
+
+def timestamp(value: Any) -> str | None:
+    """ISO-8601 UTC with microseconds and Z, from any precision S1 uses; None for anything
+    that is not a timestamp (S1 has been seen sending a boolean in a date field)."""
+    if not isinstance(value, str):
+        return None
+    s = value.strip()
+    m = _TS.match(s)
+    if m is None:
+        d = _DATE.match(s)
+        if d is None:
+            return None
+        return f"{d.group(1)}-{d.group(2)}-{d.group(3)}T00:00:00.000000Z"
+    year, month, day, hh, mi, ss, frac, tz = m.groups()
+    try:
+        dt = datetime(int(year), int(month), int(day), int(hh), int(mi), int(ss or 0), tzinfo=UTC)
+    except ValueError:
+        return None
+    micro = int((frac or "0").ljust(6, "0")[:6])
+    if tz and tz != "Z":
+        sign = 1 if tz[0] == "+" else -1
+        digits = tz[1:].replace(":", "")
+        offset = sign * (int(digits[:2]) * 60 + int(digits[2:]))
+        dt = datetime.fromtimestamp(dt.timestamp() - offset * 60, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{micro:06d}Z"
+
+
+def mac(value: Any) -> str | None:
+    """``00-00-5E-00-53-00`` → ``00:00:5e:00:53:00``; None for junk and all-zero."""
+    s = text(value)
+    if s is None or not _MAC.match(s):
+        return None
+    digits = re.sub(r"[^0-9a-f]", "", s.lower())
+    if digits == "0" * 12:
+        return None
+    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+
+
+def number(value: Any) -> float | None:
+    """CVSS scores arrive as strings ("7.00")."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if out == out else None  # NaN is not a score
+
+
+def unique(items: list[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for item in items:
+        seen.setdefault(item, None)
+    return list(seen)

@@ -1,0 +1,130 @@
+"""Cursor pagination (s1-api.md §4): the same filters on every page plus ``cursor``, pages of
+1000, and the loop guards real consoles need. A walk says how it ended, so a caller can tell a
+complete walk (the last page said so) from one that had to stop early."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+if TYPE_CHECKING:
+    from s1uvm.s1._client import S1Client
+
+log = logging.getLogger("s1uvm.s1")
+
+PAGE_SIZE = 1000
+MAX_EMPTY_WITH_CURSOR = 3  # consecutive empty pages that still have a cursor, followed
+MAX_REPEATS = 3  # consecutive repeats of one cursor, asked again before giving up
+
+
+class _Pagination(msgspec.Struct):
+    nextCursor: str | None = None
+    totalItems: int | None = None
+
+
+class _ListEnvelope(msgspec.Struct):
+    data: list[msgspec.Raw] | None = None
+    pagination: _Pagination | None = None
+
+
+class _SitesData(msgspec.Struct):
+    sites: list[msgspec.Raw] | None = None
+
+
+class _SitesEnvelope(msgspec.Struct):
+    data: _SitesData | None = None
+    pagination: _Pagination | None = None
+
+
+@dataclass(slots=True)
+class Page:
+    """One page: each record's raw JSON bytes, and where the walk stands."""
+
+    items: list[msgspec.Raw]
+    cursor: str | None  # the cursor that fetched this page (None for the first)
+    next_cursor: str | None
+    total: int | None
+
+
+def decode_page(body: bytes, nested: str | None = None) -> tuple[list[msgspec.Raw], _Pagination]:
+    if nested == "sites":
+        sites = msgspec.json.decode(body, type=_SitesEnvelope)
+        items = (sites.data.sites if sites.data else None) or []
+        return items, sites.pagination or _Pagination()
+    env = msgspec.json.decode(body, type=_ListEnvelope)
+    return env.data or [], env.pagination or _Pagination()
+
+
+@dataclass(slots=True)
+class Walk:
+    """Iterate to get pages. After iteration ``end`` is ``last-page`` (complete),
+    ``empty-page`` or ``repeated-cursor`` (the console stopped making progress)."""
+
+    client: S1Client
+    path: str
+    params: dict[str, Any]
+    limit: int = PAGE_SIZE
+    cursor: str | None = None  # resume here (a checkpointed cursor)
+    nested: str | None = None  # "sites": the list sits under data.sites
+    end: str | None = None
+    pages: int = 0
+    records: int = 0
+    total: int | None = None
+    _seen: set[str] = field(default_factory=set)
+
+    @property
+    def complete(self) -> bool:
+        return self.end == "last-page"
+
+    def __iter__(self) -> Iterator[Page]:
+        cursor = self.cursor
+        empties = repeats = 0
+        while True:
+            params = dict(self.params, limit=self.limit)
+            if cursor:
+                params["cursor"] = cursor
+            items, pagination = self.client.get(
+                self.path, params, decode=lambda b: decode_page(b, self.nested)
+            )
+            nxt = pagination.nextCursor or None  # null, missing and "" all end the walk
+            if pagination.totalItems is not None and self.total is None:
+                self.total = pagination.totalItems
+            self.pages += 1
+            if items:
+                empties = 0
+                self.records += len(items)
+                yield Page(items, cursor, nxt, pagination.totalItems)
+            if nxt is None:
+                self.end = "last-page"
+                return
+            if not items:
+                # An empty page that still carries a cursor: some consoles send one at the
+                # end, some mid-walk; follow it a little before calling the walk stuck.
+                empties += 1
+                if empties > MAX_EMPTY_WITH_CURSOR:
+                    log.warning(
+                        "%s: %d empty pages that still had a cursor; stopping", self.path, empties
+                    )
+                    self.end = "empty-page"
+                    return
+                cursor = nxt
+                continue
+            if nxt == cursor or nxt in self._seen:
+                repeats += 1
+                log.warning(
+                    "%s: the console repeated a cursor%s",
+                    self.path,
+                    "; asking again" if repeats <= MAX_REPEATS else "; stopping",
+                )
+                if repeats > MAX_REPEATS:
+                    self.end = "repeated-cursor"
+                    return
+                continue  # ask for the same cursor once more
+            repeats = 0
+            if cursor:
+                self._seen.add(cursor)
+            cursor = nxt

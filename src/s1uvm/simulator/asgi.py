@@ -1,0 +1,72 @@
+"""The console as a raw ASGI application, served over real HTTP(S) by uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from s1uvm.simulator.api import Console, Request
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class DropConnection(Exception):
+    """Raised mid-body so the server closes the connection, as a dropped link would."""
+
+
+class ConsoleApp:
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        request = Request(
+            method=scope["method"],
+            path=scope["path"],
+            query=parse_qsl(
+                scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True
+            ),
+            headers={
+                k.decode("latin-1").lower(): v.decode("latin-1")
+                for k, v in scope.get("headers", [])
+            },
+            body=body,
+        )
+        # Page generation is CPU work: run it off the event loop so slow and delayed
+        # responses of other requests keep flowing.
+        response = await asyncio.to_thread(self.console.handle, request)
+        if response.delay:
+            await asyncio.sleep(response.delay)
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+        headers.append((b"content-length", str(len(response.body)).encode()))
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        if response.cut_at is not None:
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": response.body[: response.cut_at],
+                    "more_body": True,
+                }
+            )
+            raise DropConnection("connection dropped mid-body (injected fault)")
+        await send({"type": "http.response.body", "body": response.body})

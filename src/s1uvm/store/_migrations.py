@@ -1,0 +1,180 @@
+"""Numbered schema migrations, applied in order inside one transaction and recorded in
+``schema_version``. Migration 1 is design.md's data contract; later ones only add, so a file
+written by an older s1uvm is brought forward on open, and one written by a newer s1uvm is
+refused rather than misread. Statements name types as ``{text}``, ``{ts}``, ``{json}`` … and
+the dialect fills them in."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from s1uvm.store._dialect import Dialect, utcnow
+from s1uvm.store._errors import StoreError
+
+SCHEMA_VERSION = (
+    "CREATE TABLE IF NOT EXISTS schema_version (version {int} NOT NULL PRIMARY KEY, "
+    "applied_at {ts} NOT NULL)"
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE assets (
+            asset_id {text} NOT NULL,
+            console {text} NOT NULL,
+            agent_id {text} NOT NULL,
+            agent_uuid {text}, hostname {text}, domain {text},
+            os_type {text}, os_name {text}, os_version {text}, machine_type {text},
+            serial_number {text}, ipv4 {json}, ipv6 {json}, mac {json}, external_ip {text},
+            account_id {text}, account_name {text}, site_id {text}, site_name {text},
+            group_id {text}, group_name {text}, agent_version {text},
+            is_active {bool}, is_decommissioned {bool}, is_uninstalled {bool},
+            lifecycle {text} NOT NULL,
+            last_active_at {ts}, source_updated_at {ts},
+            first_seen_at {ts} NOT NULL, last_seen_at {ts} NOT NULL,
+            last_run_id {int},
+            raw {json},
+            PRIMARY KEY (console, agent_id)
+        )""",
+        "CREATE INDEX assets_asset_id ON assets (asset_id)",
+        "CREATE INDEX assets_hostname ON assets (hostname)",
+        """CREATE TABLE findings (
+            finding_id {text} PRIMARY KEY,
+            kind {text} NOT NULL,
+            console {text} NOT NULL,
+            asset_id {text},
+            agent_id {text},
+            source_id {text} NOT NULL,
+            title {text} NOT NULL,
+            severity {text} NOT NULL,
+            state {text} NOT NULL,
+            first_seen_at {ts}, last_seen_at {ts}, fixed_at {ts}, source_updated_at {ts},
+            cve_id {text}, cvss_score {real}, app_name {text}, app_vendor {text},
+            app_version {json}, last_scan_at {ts},
+            threat_name {text}, classification {text}, confidence {text},
+            analyst_verdict {text}, incident_status {text}, mitigation_status {text},
+            file_path {text}, sha1 {text}, sha256 {text},
+            created_at {ts} NOT NULL, updated_at {ts} NOT NULL, last_run_id {int},
+            raw {json}
+        )""",
+        "CREATE INDEX findings_kind_state ON findings (kind, state, severity)",
+        "CREATE INDEX findings_asset ON findings (asset_id)",
+        "CREATE INDEX findings_agent ON findings (console, agent_id)",
+        "CREATE INDEX findings_cve ON findings (cve_id)",
+        """CREATE TABLE finding_history (
+            event_id {serial},
+            finding_id {text} NOT NULL,
+            run_id {int},
+            at {ts} NOT NULL,
+            event_type {text} NOT NULL,
+            old_state {text}, new_state {text},
+            changed {json}
+        )""",
+        "CREATE INDEX finding_history_finding ON finding_history (finding_id)",
+        """CREATE TABLE sync_runs (
+            run_id {serial},
+            console {text} NOT NULL,
+            connector {text} NOT NULL,
+            mode {text} NOT NULL,
+            started_at {ts} NOT NULL,
+            finished_at {ts},
+            outcome {text} NOT NULL,
+            complete_snapshot {bool} NOT NULL DEFAULT FALSE,
+            records {int}, created {int}, updated {int}, unchanged {int}, rejected {int},
+            counts {json},
+            error {text}
+        )""",
+        "CREATE INDEX sync_runs_connector ON sync_runs (console, connector, run_id)",
+        """CREATE TABLE checkpoints (
+            console {text} NOT NULL,
+            connector {text} NOT NULL,
+            scope {text} NOT NULL,
+            value {json} NOT NULL,
+            run_id {int},
+            updated_at {ts} NOT NULL,
+            PRIMARY KEY (console, connector, scope)
+        )""",
+        """CREATE TABLE rejected_records (
+            id {serial},
+            run_id {int},
+            console {text} NOT NULL,
+            connector {text} NOT NULL,
+            source_id {text},
+            reason {text} NOT NULL,
+            raw {text},  -- as received: may not even be JSON
+            at {ts} NOT NULL
+        )""",
+    ),
+    (
+        """CREATE TABLE consoles (
+            console {text} PRIMARY KEY,
+            url {text} NOT NULL,
+            token_expires_at {ts},
+            scope {text},
+            role {text},
+            updated_at {ts} NOT NULL
+        )""",
+    ),
+    (
+        "ALTER TABLE assets ADD COLUMN superseded_by {text}",
+        "ALTER TABLE findings ADD COLUMN reopen_count {int} NOT NULL DEFAULT 0",
+        "CREATE INDEX assets_serial ON assets (console, serial_number)",
+    ),
+    (
+        """CREATE TABLE export_bookmarks (
+            name {text} PRIMARY KEY,
+            event_id {int} NOT NULL,
+            updated_at {ts} NOT NULL
+        )""",
+    ),
+    (
+        # Re-image resolution looks assets up by normalised serial and hostname on every page.
+        "CREATE INDEX assets_serial_key ON assets (console, lower(trim(serial_number)))",
+        "CREATE INDEX assets_hostname_key ON assets (console, lower(hostname))",
+    ),
+)
+
+LATEST = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection, dialect: Dialect, location: str) -> int:
+    """Bring the schema to ``LATEST``; return the version found on opening. An up-to-date
+    database is only read, so opening it never waits for a running sync's write lock."""
+    found = _version(conn, dialect, location)
+    if found == LATEST:
+        return found
+    conn.execute(dialect.begin_write)
+    try:
+        conn.execute(dialect.ddl(SCHEMA_VERSION))
+        current = _version(conn, dialect, location)  # again, now that we hold the lock
+        for version in range(current + 1, LATEST + 1):
+            for statement in MIGRATIONS[version - 1]:
+                conn.execute(dialect.ddl(statement))
+            conn.execute(
+                dialect.sql("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)"),
+                (version, utcnow()),
+            )
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    return found
+
+
+def _version(conn: sqlite3.Connection, dialect: Dialect, location: str) -> int:
+    tables = {str(r[0]) for r in conn.execute(dialect.list_tables)}
+    if "schema_version" not in tables:
+        if tables:
+            shown = ", ".join(sorted(tables)[:5]) + (", …" if len(tables) > 5 else "")
+            raise StoreError(
+                f"{location} is not an s1uvm database (it holds other tables: {shown}); "
+                "move it aside or point --db elsewhere"
+            )
+        return 0
+    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+    version = int(row[0] or 0)
+    if version > LATEST:
+        raise StoreError(
+            f"{location} was written by a newer s1uvm (schema version {version}; this "
+            f"version knows up to {LATEST}); upgrade s1uvm or point --db elsewhere"
+        )
+    return version

@@ -1,0 +1,101 @@
+"""Opening the SQLite file: created private (0600) with its folder (0700), WAL so readers never
+block the writer, synchronous=NORMAL (durable at each checkpoint, safe against corruption), a
+busy timeout so a second writer waits instead of failing at once, and any problem —
+permissions, a damaged or foreign file, an old SQLite — found up front and told in one line
+that says what to fix, rather than surfacing halfway through a sync."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from s1uvm.store._errors import StoreError
+
+BUSY_TIMEOUT_MS = 30_000
+MIN_SQLITE = (3, 24, 0)  # INSERT … ON CONFLICT … DO UPDATE (upsert)
+_DAMAGED = {"SQLITE_NOTADB", "SQLITE_CORRUPT"}
+_BUSY = {"SQLITE_BUSY", "SQLITE_LOCKED"}
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    where = str(path)
+    if sqlite3.sqlite_version_info < MIN_SQLITE:
+        raise StoreError(
+            f"this Python's SQLite is {sqlite3.sqlite_version}; s1uvm needs "
+            f"{'.'.join(map(str, MIN_SQLITE))} or newer — use a newer Python build"
+        )
+    _prepare_file(path)
+    conn: sqlite3.Connection | None = None
+    try:
+        conn = sqlite3.connect(
+            where, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+        )
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        if conn is not None:
+            conn.close()
+        raise open_error(where, exc) from None
+    return conn
+
+
+def open_error(where: str, exc: sqlite3.Error) -> StoreError:
+    """The one line for a database that cannot be opened or prepared."""
+    name = getattr(exc, "sqlite_errorname", "")
+    if name in _DAMAGED:
+        return StoreError(
+            f"{where} is not an s1uvm database or is damaged: {exc}; move it aside or point "
+            "--db elsewhere"
+        )
+    if name in _BUSY:
+        return StoreError(
+            f"the database {where} is locked by another process ({exc}); run again when it "
+            "has finished"
+        )
+    return StoreError(
+        f"cannot open the database {where}: {exc}; check that it and its folder are "
+        "writable, or point --db elsewhere"
+    )
+
+
+def _prepare_file(path: Path) -> None:
+    where = str(path)
+    folder = path.parent
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create the folder for the database {where}: {exc.strerror}; "
+            "choose another --db"
+        ) from None
+    if path.is_dir():
+        raise StoreError(f"{where} is a folder; point --db at a file, e.g. {path / 's1uvm.db'}")
+    exists = path.exists()
+    if exists and not os.access(path, os.R_OK | os.W_OK):
+        raise StoreError(
+            f"the database {where} is not readable and writable by you; fix its "
+            "permissions or choose another --db"
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        # SQLite creates its -wal and -shm files next to the database.
+        raise StoreError(
+            f"cannot create the database's files in {folder}: the folder is not writable by "
+            "you; fix its permissions or choose another --db"
+        )
+    if not exists:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            try:
+                os.fchmod(fd, 0o600)  # exactly private, whatever the umask
+            finally:
+                os.close(fd)
+        except FileExistsError:
+            pass  # another process created it a moment ago
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the database {where}: {exc.strerror}; choose another --db"
+            ) from None

@@ -1,0 +1,1036 @@
+"""The store: current state of assets and findings, their history, the run ledger and the
+checkpoints. A page of rows and its checkpoint are written in one transaction, so a crash at
+any moment leaves either both or neither. Queries stream rows from the cursor; nothing loads a
+table at once. SQL is written once, with ``?`` placeholders, and passed through the dialect."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from s1uvm.model import AssetRow, FindingRow, Rejected, State, asset_key
+from s1uvm.store._dialect import SQLITE, TS_FORMAT, Dialect, json_text, raw_text, utcnow
+from s1uvm.store._migrations import migrate
+
+
+class PageResult(msgspec.Struct):
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    fixed: int = 0
+    reopened: int = 0
+    stale: int = 0
+    archived: int = 0
+
+
+ASSET_COLUMNS = (
+    "asset_id",
+    "console",
+    "agent_id",
+    "agent_uuid",
+    "hostname",
+    "domain",
+    "os_type",
+    "os_name",
+    "os_version",
+    "machine_type",
+    "serial_number",
+    "ipv4",
+    "ipv6",
+    "mac",
+    "external_ip",
+    "account_id",
+    "account_name",
+    "site_id",
+    "site_name",
+    "group_id",
+    "group_name",
+    "agent_version",
+    "is_active",
+    "is_decommissioned",
+    "is_uninstalled",
+    "lifecycle",
+    "last_active_at",
+    "source_updated_at",
+    "first_seen_at",
+    "last_seen_at",
+    "last_run_id",
+    "raw",
+)
+# Columns whose change makes an asset "updated" (heartbeat-only moves do not count).
+ASSET_MATERIAL = tuple(
+    c
+    for c in ASSET_COLUMNS
+    if c
+    not in (
+        "asset_id",
+        "console",
+        "agent_id",
+        "first_seen_at",
+        "last_seen_at",
+        "last_run_id",
+        "raw",
+        "last_active_at",
+        "source_updated_at",
+    )
+)
+FINDING_COLUMNS = (
+    "finding_id",
+    "kind",
+    "console",
+    "asset_id",
+    "agent_id",
+    "source_id",
+    "title",
+    "severity",
+    "state",
+    "first_seen_at",
+    "last_seen_at",
+    "fixed_at",
+    "source_updated_at",
+    "cve_id",
+    "cvss_score",
+    "app_name",
+    "app_vendor",
+    "app_version",
+    "last_scan_at",
+    "threat_name",
+    "classification",
+    "confidence",
+    "analyst_verdict",
+    "incident_status",
+    "mitigation_status",
+    "file_path",
+    "sha1",
+    "sha256",
+    "created_at",
+    "updated_at",
+    "last_run_id",
+    "raw",
+)
+# What a page writes: the contract's columns plus our bookkeeping ones outside it.
+FINDING_WRITE = (*FINDING_COLUMNS, "reopen_count")
+# Columns whose change is a real change of the finding, recorded in finding_history.
+FINDING_MATERIAL = (
+    "severity",
+    "state",
+    "title",
+    "cvss_score",
+    "app_version",
+    "incident_status",
+    "analyst_verdict",
+    "mitigation_status",
+    "classification",
+    "confidence",
+    "fixed_at",
+)
+CLOSED = (State.FIXED, State.STALE, State.ARCHIVED)
+# Positions in an "existing finding" row: finding_id, *FINDING_MATERIAL, then these.
+_STATE = 1 + FINDING_MATERIAL.index("state")
+_VERSIONS = 1 + FINDING_MATERIAL.index("app_version")
+_FIXED_AT = 1 + FINDING_MATERIAL.index("fixed_at")
+_UPDATED = 1 + len(FINDING_MATERIAL)
+_LAST_RUN = 2 + len(FINDING_MATERIAL)
+_REOPENS = 3 + len(FINDING_MATERIAL)
+STALE_TO_ARCHIVED_DAYS = 90
+# How values come back from the database (by column name, whatever the table).
+JSON_COLUMNS = frozenset(("ipv4", "ipv6", "mac", "app_version", "a_ipv4", "a_mac", "raw"))
+BOOL_COLUMNS = frozenset(("is_active", "is_decommissioned", "is_uninstalled", "complete_snapshot"))
+_CHUNK = 900  # bound parameters per IN (…) list: under SQLite's historic limit of 999
+_HISTORY_INSERT = (
+    "INSERT INTO finding_history (finding_id, run_id, at, event_type, old_state, new_state, "
+    "changed) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterator[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class Store:
+    """One database. Not shared across threads; open one per worker."""
+
+    def __init__(self, conn: sqlite3.Connection, location: str, dialect: Dialect = SQLITE) -> None:
+        self.conn = conn
+        self.location = location
+        self.dialect = dialect
+        migrate(conn, dialect, location)
+        d = dialect
+        self._asset_upsert = d.upsert(
+            "assets", ASSET_COLUMNS, ("console", "agent_id"), keep=("asset_id", "first_seen_at")
+        )
+        self._finding_upsert = d.upsert(
+            "findings",
+            FINDING_WRITE,
+            ("finding_id",),
+            keep=("created_at",),
+            earliest=("first_seen_at",),
+        )
+        self._checkpoint_upsert = d.upsert(
+            "checkpoints",
+            ("console", "connector", "scope", "value", "run_id", "updated_at"),
+            ("console", "connector", "scope"),
+        )
+        self._history_insert = d.sql(_HISTORY_INSERT)
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _x(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self.conn.execute(self.dialect.sql(sql), params)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction: committed whole, or rolled back whole on any error."""
+        self.conn.execute(self.dialect.begin_write)
+        try:
+            yield
+            self.conn.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):  # the original error is the one to report
+                self.conn.rollback()
+            raise
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- runs and checkpoints -----------------------------------------------------------------
+    def start_run(self, console: str, connector: str, mode: str) -> int:
+        """A new ledger row, committed at once. A row still 'running' for this connector is a
+        run that was killed (nothing else writes this database's ledger for it): it becomes
+        'aborted'."""
+        now = utcnow()
+        insert = (
+            "INSERT INTO sync_runs (console, connector, mode, started_at, outcome) "
+            "VALUES (?, ?, ?, ?, 'running')"
+        )
+        with self._transaction():
+            self._x(
+                "UPDATE sync_runs SET outcome = 'aborted', finished_at = ?, error = "
+                "'interrupted (the process stopped before the run finished)' WHERE console = ? "
+                "AND connector = ? AND outcome = 'running'",
+                (now, console, connector),
+            )
+            params = (console, connector, mode, now)
+            if self.dialect.lastrowid:
+                run_id = int(self._x(insert, params).lastrowid or 0)
+            else:
+                run_id = int(self._x(insert + " RETURNING run_id", params).fetchone()[0])
+        return run_id
+
+    def finish_run(
+        self,
+        run_id: int,
+        outcome: str,
+        counts: Mapping[str, int],
+        complete_snapshot: bool,
+        error: str | None,
+    ) -> None:
+        """Close the ledger row: the outcome, every count as JSON, the main counts as columns."""
+        self._x(
+            "UPDATE sync_runs SET finished_at = ?, outcome = ?, complete_snapshot = ?, "
+            "records = ?, created = ?, updated = ?, unchanged = ?, rejected = ?, counts = ?, "
+            "error = ? WHERE run_id = ?",
+            (
+                utcnow(),
+                outcome,
+                bool(complete_snapshot),
+                counts.get("records", 0),
+                counts.get("created", 0),
+                counts.get("updated", 0),
+                counts.get("unchanged", 0),
+                counts.get("rejected", 0),
+                json_text(dict(counts)),
+                error,
+                run_id,
+            ),
+        )
+
+    def get_checkpoint(
+        self, console: str, connector: str, scope: str = ""
+    ) -> dict[str, Any] | None:
+        row = self._x(
+            "SELECT value FROM checkpoints WHERE console = ? AND connector = ? AND scope = ?",
+            (console, connector, scope),
+        ).fetchone()
+        if row is None:
+            return None
+        value: dict[str, Any] = self.dialect.json_out(row[0])
+        return value
+
+    def record_console(
+        self,
+        console: str,
+        url: str,
+        token_expires_at: str | None,
+        scope: str | None,
+        role: str | None,
+    ) -> None:
+        """What the last sync learnt about the console and its token (never the token)."""
+        self.conn.execute(
+            self.dialect.upsert(
+                "consoles",
+                ("console", "url", "token_expires_at", "scope", "role", "updated_at"),
+                ("console",),
+            ),
+            (console, url, token_expires_at, scope, role, utcnow()),
+        )
+
+    def consoles(self) -> list[dict[str, Any]]:
+        return list(self._rows("SELECT * FROM consoles ORDER BY console", []))
+
+    # -- the write path ------------------------------------------------------------------------
+    def write_page(
+        self,
+        run_id: int,
+        console: str,
+        connector: str,
+        *,
+        assets: Sequence[AssetRow] = (),
+        findings: Sequence[FindingRow] = (),
+        rejected: Sequence[Rejected] = (),
+        checkpoint: dict[str, Any] | None = None,
+        scope: str = "",
+    ) -> PageResult:
+        """One page in one transaction: assets, findings and their history, rejected records
+        and the checkpoint that follows them — all of it, or (on any error) none of it."""
+        result = PageResult(rejected=len(rejected))
+        now = utcnow()
+        with self._transaction():
+            if assets:
+                self._write_assets(run_id, console, assets, now, result)
+            if findings:
+                self._write_findings(run_id, console, findings, now, result)
+            if rejected:
+                self.conn.executemany(
+                    self.dialect.sql(
+                        "INSERT INTO rejected_records (run_id, console, connector, source_id, "
+                        "reason, raw, at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    ),
+                    [
+                        (
+                            run_id,
+                            r.console,
+                            r.connector,
+                            r.source_id,
+                            r.reason,
+                            raw_text(r.raw),
+                            now,
+                        )
+                        for r in rejected
+                    ],
+                )
+            if checkpoint is not None:
+                self.conn.execute(
+                    self._checkpoint_upsert,
+                    (console, connector, scope, json_text(checkpoint), run_id, now),
+                )
+        return result
+
+    def _existing(
+        self, sql: str, head: Sequence[Any], keys: Sequence[str]
+    ) -> dict[str, tuple[Any, ...]]:
+        """Stored rows for ``keys`` (the first column is the key), a few hundred per query."""
+        out: dict[str, tuple[Any, ...]] = {}
+        plain = self.dialect.native_json or self.dialect.native_timestamps
+        for chunk in _chunks(keys):
+            marks = ", ".join("?" for _ in chunk)
+            for row in self._x(sql.replace("{marks}", marks), (*head, *chunk)):
+                out[row[0]] = tuple(map(_plain, row)) if plain else tuple(row)
+        return out
+
+    def _write_assets(
+        self, run_id: int, console: str, rows: Sequence[AssetRow], now: str, result: PageResult
+    ) -> None:
+        material = ", ".join(ASSET_MATERIAL)
+        existing = self._existing(
+            f"SELECT agent_id, asset_id, {material} FROM assets WHERE console = ? AND agent_id "
+            "IN ({marks})",
+            (console,),
+            list(dict.fromkeys(r.agent_id for r in rows)),
+        )
+        fresh = list({r.agent_id: r for r in rows if r.agent_id not in existing}.values())
+        resolved, pairs = self._resolve(console, fresh) if fresh else ({}, [])
+        params = []
+        for r in rows:
+            old = existing.get(r.agent_id)
+            values = {
+                "asset_id": old[1] if old else resolved[r.agent_id],
+                "console": console,
+                "agent_id": r.agent_id,
+                "agent_uuid": r.agent_uuid,
+                "hostname": r.hostname,
+                "domain": r.domain,
+                "os_type": r.os_type,
+                "os_name": r.os_name,
+                "os_version": r.os_version,
+                "machine_type": r.machine_type,
+                "serial_number": r.serial_number,
+                "ipv4": json_text(r.ipv4),
+                "ipv6": json_text(r.ipv6),
+                "mac": json_text(r.mac),
+                "external_ip": r.external_ip,
+                "account_id": r.account_id,
+                "account_name": r.account_name,
+                "site_id": r.site_id,
+                "site_name": r.site_name,
+                "group_id": r.group_id,
+                "group_name": r.group_name,
+                "agent_version": r.agent_version,
+                "is_active": r.is_active,
+                "is_decommissioned": r.is_decommissioned,
+                "is_uninstalled": r.is_uninstalled,
+                "lifecycle": r.lifecycle,
+                "last_active_at": r.last_active_at,
+                "source_updated_at": r.source_updated_at,
+                "first_seen_at": now,
+                "last_seen_at": now,
+                "last_run_id": run_id,
+                "raw": raw_text(r.raw),
+            }
+            if old is None:
+                result.created += 1
+            elif any(not _same(values[col], old[i + 2]) for i, col in enumerate(ASSET_MATERIAL)):
+                result.updated += 1
+            else:
+                result.unchanged += 1
+            # A second record of the same agent later in this page compares with this one.
+            existing[r.agent_id] = (
+                r.agent_id,
+                values["asset_id"],
+                *(values[c] for c in ASSET_MATERIAL),
+            )
+            params.append(tuple(values[col] for col in ASSET_COLUMNS))
+        self.conn.executemany(self._asset_upsert, params)
+        for agent_id, asset_id in resolved.items():
+            if asset_id != asset_key(console, agent_id):
+                # A re-imaged host joined an older asset: findings stored before this agent
+                # record arrived carry the default id and follow it.
+                self._x(
+                    "UPDATE findings SET asset_id = ? WHERE console = ? AND agent_id = ?",
+                    (asset_id, console, agent_id),
+                )
+        for older, newer in pairs:
+            self._x(
+                "UPDATE assets SET superseded_by = ? WHERE console = ? AND agent_id = ?",
+                (newer, console, older),
+            )
+            self._x(
+                "UPDATE assets SET superseded_by = NULL WHERE console = ? AND agent_id = ?",
+                (console, newer),
+            )
+
+    def _resolve(
+        self, console: str, rows: Sequence[AssetRow]
+    ) -> tuple[dict[str, str], list[tuple[str, str]]]:
+        """Asset ids for agents we have not seen: a re-imaged host (new agent id, same serial
+        number, or same hostname and a shared MAC) joins its existing asset (model.md §6.2),
+        and the older agent record is marked superseded by the newer one."""
+        serials = sorted({k for r in rows if (k := serial_key(r.serial_number))})
+        hosts = sorted({r.hostname.lower() for r in rows if r.hostname})
+        known: list[_Known] = []
+        by_serial: dict[str, list[int]] = {}  # positions in known, so a page is not O(n²)
+        by_host: dict[str, list[int]] = {}
+
+        def remember(k: _Known) -> None:
+            if k.serial:
+                by_serial.setdefault(k.serial, []).append(len(known))
+            if k.host:
+                by_host.setdefault(k.host, []).append(len(known))
+            known.append(k)
+
+        for column, values in (("lower(trim(serial_number))", serials), ("lower(hostname)", hosts)):
+            for chunk in _chunks(values):
+                marks = ", ".join("?" for _ in chunk)
+                for agent_id, asset_id, serial, host, mac, life, active in self._x(
+                    "SELECT agent_id, asset_id, serial_number, hostname, mac, lifecycle, "
+                    f"last_active_at FROM assets WHERE console = ? AND {column} IN ({marks})",
+                    (console, *chunk),
+                ):
+                    remember(
+                        _Known(
+                            agent_id,
+                            asset_id,
+                            serial_key(serial),
+                            (host or "").lower(),
+                            set(self.dialect.json_out(mac) or ()),
+                            life == "retired",
+                            active or "",
+                        )
+                    )
+        out: dict[str, str] = {}
+        pairs: list[tuple[str, str]] = []
+        for r in rows:
+            me = _Known(
+                r.agent_id,
+                "",
+                serial_key(r.serial_number),
+                (r.hostname or "").lower(),
+                set(r.mac),
+                r.lifecycle == "retired",
+                r.last_active_at or "",
+            )
+            near = {
+                *(by_serial.get(me.serial, ()) if me.serial else ()),
+                *(by_host.get(me.host, ()) if me.host else ()),
+            }
+            match = next(
+                (
+                    k
+                    for k in (known[i] for i in sorted(near))  # the first known record wins
+                    if k.agent_id != me.agent_id
+                    and (
+                        (me.serial and k.serial == me.serial)
+                        or (me.host and k.host == me.host and me.macs & k.macs)
+                    )
+                ),
+                None,
+            )
+            me.asset_id = match.asset_id if match else asset_key(console, r.agent_id)
+            out[r.agent_id] = me.asset_id
+            if match is not None:
+                # The most recently active, non-retired record of the host is current; every
+                # other agent record of it is superseded by that one.
+                group = [k for k in known if k.asset_id == me.asset_id] + [me]
+                current = max(group, key=lambda k: (not k.retired, k.active))
+                pairs.extend((k.agent_id, current.agent_id) for k in group if k is not current)
+            remember(me)
+        return out, pairs
+
+    def _write_findings(
+        self, run_id: int, console: str, rows: Sequence[FindingRow], now: str, result: PageResult
+    ) -> None:
+        """One SELECT of the stored rows for the page's ids and one of their endpoints' asset
+        ids; the history diff is computed here; then one bulk upsert and one bulk insert."""
+        material = ", ".join(FINDING_MATERIAL)
+        existing = self._existing(
+            f"SELECT finding_id, {material}, updated_at, last_run_id, reopen_count FROM findings "
+            "WHERE finding_id IN ({marks})",
+            (),
+            list(dict.fromkeys(r.finding_id for r in rows)),
+        )
+        agents = sorted({r.agent_id for r in rows if r.agent_id})
+        asset_ids = {
+            k: v[1]
+            for k, v in self._existing(
+                "SELECT agent_id, asset_id FROM assets WHERE console = ? AND agent_id IN ({marks})",
+                (console,),
+                agents,
+            ).items()
+        }
+        params: list[tuple[Any, ...]] = []
+        history: list[tuple[Any, ...]] = []
+        version_texts: dict[tuple[str, ...], str] = {}  # most pages repeat a few version lists
+        for r in rows:
+            old = existing.get(r.finding_id)
+            old_state = old[_STATE] if old else None
+            state = r.state
+            closed = (*CLOSED, State.REOPENED) + ((State.SUPPRESSED,) if r.kind == "threat" else ())
+            if old is not None and state == State.OPEN and old_state in closed:
+                state = State.REOPENED  # open again after being closed (or, for a threat, FP)
+            versions = r.app_version
+            if old is not None and old[_LAST_RUN] == run_id and r.kind == "vulnerability":
+                # Several risk records of one finding in one snapshot: keep every version.
+                versions = [*_decode_list(old[_VERSIONS]), *versions]
+            key = tuple(sorted(set(versions)))
+            app_version = version_texts.get(key)
+            if app_version is None:
+                app_version = version_texts[key] = json_text(list(key))
+            reopens = (old[_REOPENS] or 0) if old is not None else 0
+            if state == State.REOPENED and old_state != State.REOPENED:
+                reopens += 1
+            fixed_at: str | None = None
+            if state in (State.FIXED, State.SUPPRESSED):
+                # The source's time; else when it was first stored closed — not "now" again at
+                # every re-read, which would be a change each time.
+                fixed_at = (
+                    r.fixed_at
+                    or (old[_FIXED_AT] if old is not None and old_state == state else None)
+                    or now
+                )
+            agent = r.agent_id
+            asset_id = None
+            if agent:
+                asset_id = asset_ids.get(agent)
+                if asset_id is None:  # its asset has not arrived: the id it will get
+                    asset_id = asset_ids[agent] = asset_key(console, agent)
+            diff = (
+                r.severity,
+                state,
+                r.title,
+                r.cvss_score,
+                app_version,
+                r.incident_status,
+                r.analyst_verdict,
+                r.mitigation_status,
+                r.classification,
+                r.confidence,
+                fixed_at,
+            )  # in FINDING_MATERIAL's order
+            updated_at = now
+            if old is None:
+                result.created += 1
+                history.append((r.finding_id, run_id, now, "created", None, state, None))
+            else:
+                changed = (
+                    {}
+                    if diff == old[1:_UPDATED]  # the common case, decided at once
+                    else {
+                        col: _shown(col, old[i + 1], new)
+                        for i, (col, new) in enumerate(zip(FINDING_MATERIAL, diff, strict=True))
+                        if new != old[i + 1] and not _same(new, old[i + 1])
+                    }
+                )
+                if changed:
+                    result.updated += 1
+                    event = _event(old_state, state)
+                    if event == "fixed":
+                        result.fixed += 1
+                    elif event == "reopened":
+                        result.reopened += 1
+                    history.append(
+                        (r.finding_id, run_id, now, event, old_state, state, json_text(changed))
+                    )
+                else:
+                    result.unchanged += 1
+                    updated_at = old[_UPDATED]  # nothing changed
+            # A second record of the same finding later in this page compares with this one.
+            existing[r.finding_id] = (r.finding_id, *diff, updated_at, run_id, reopens)
+            params.append(
+                (
+                    r.finding_id,
+                    r.kind,
+                    console,
+                    asset_id,
+                    agent,
+                    r.source_id,
+                    r.title,
+                    r.severity,
+                    state,
+                    r.first_seen_at or now,
+                    r.last_seen_at or now,
+                    fixed_at,
+                    r.source_updated_at,
+                    r.cve_id,
+                    r.cvss_score,
+                    r.app_name,
+                    r.app_vendor,
+                    app_version,
+                    r.last_scan_at,
+                    r.threat_name,
+                    r.classification,
+                    r.confidence,
+                    r.analyst_verdict,
+                    r.incident_status,
+                    r.mitigation_status,
+                    r.file_path,
+                    r.sha1,
+                    r.sha256,
+                    now,  # created_at: kept by the upsert for a stored finding
+                    updated_at,
+                    run_id,
+                    raw_text(r.raw),
+                    reopens,
+                )  # in FINDING_WRITE's order
+            )
+        self.conn.executemany(self._finding_upsert, params)
+        if history:
+            self.conn.executemany(self._history_insert, history)
+
+    def close_missing(self, run_id: int, console: str) -> PageResult:
+        """After a complete vulnerability snapshot (model.md §6.3): each open, reopened or stale
+        finding of this console that the snapshot did not contain becomes
+
+        * ``archived`` when its endpoint is retired (decommissioned, uninstalled) or unknown;
+        * ``fixed`` when the endpoint was rescanned since the finding was last seen — its other
+          risks carry a newer ``lastScanDate``, or, with none left, it has been active since;
+        * ``stale`` otherwise (offline, or not rescanned yet), and ``archived`` once stale for
+          90 days.
+
+        Only ever called for a complete snapshot: a failed or partial run closes nothing.
+        """
+        now = utcnow()
+        result = PageResult()
+        horizon = datetime.now(UTC).timestamp() - STALE_TO_ARCHIVED_DAYS * 86400
+        updates: list[tuple[Any, ...]] = []
+        history: list[tuple[Any, ...]] = []
+        ts = self.dialect.ts_out
+        with self._transaction():
+            rows = self._x(
+                "SELECT f.finding_id, f.state, f.last_scan_at, f.last_seen_at, a.agent_id, "
+                "a.lifecycle, a.last_active_at, ev.scan FROM findings f "
+                "LEFT JOIN assets a ON a.console = f.console AND a.agent_id = f.agent_id "
+                "LEFT JOIN (SELECT console, agent_id, max(last_scan_at) AS scan FROM findings "
+                "  WHERE kind = 'vulnerability' AND last_run_id = ? GROUP BY console, agent_id) ev "
+                "  ON ev.console = f.console AND ev.agent_id = f.agent_id "
+                "WHERE f.kind = 'vulnerability' AND f.console = ? AND f.last_run_id <> ? "
+                "AND f.state IN ('open', 'reopened', 'stale')",
+                (run_id, console, run_id),
+            )
+            for fid, state, scanned_at, seen_at, agent, lifecycle, active_at, evidence_at in rows:
+                scanned, seen, active, evidence = (
+                    ts(scanned_at),
+                    ts(seen_at),
+                    ts(active_at),
+                    ts(evidence_at),
+                )
+                fixed_at = None
+                if agent is None or lifecycle == "retired":
+                    new = State.ARCHIVED
+                elif evidence and (scanned is None or evidence > scanned):
+                    new, fixed_at = State.FIXED, evidence
+                elif (
+                    evidence is None
+                    and lifecycle == "active"
+                    and active
+                    and (scanned is None or active > scanned)
+                ):
+                    new, fixed_at = State.FIXED, now
+                elif state == State.STALE and seen and _epoch(seen) < horizon:
+                    new = State.ARCHIVED
+                else:
+                    new = State.STALE
+                if new == state:
+                    continue
+                setattr(result, str(new), getattr(result, str(new)) + 1)
+                updates.append((new, fixed_at, now, fid))
+                history.append(
+                    (fid, run_id, now, str(new), state, new, json_text({"state": [state, new]}))
+                )
+            self.conn.executemany(
+                self.dialect.sql(
+                    "UPDATE findings SET state = ?, fixed_at = ?, updated_at = ? "
+                    "WHERE finding_id = ?"
+                ),
+                updates,
+            )
+            self.conn.executemany(self._history_insert, history)
+        return result
+
+    # -- reading -------------------------------------------------------------------------------
+    def _rows(self, sql: str, params: Sequence[Any]) -> Iterator[dict[str, Any]]:
+        """Rows as dicts, straight from the cursor (never fetchall): JSON columns decoded,
+        booleans as bool, timestamps as text."""
+        cur = self._x(sql, params)
+        names = [d[0] for d in cur.description]
+        d = self.dialect
+        convert: list[tuple[str, Callable[[Any], Any]]] = [
+            (n, d.json_out) for n in names if n in JSON_COLUMNS
+        ] + [(n, d.bool_out) for n in names if n in BOOL_COLUMNS]
+        if d.native_timestamps:
+            convert += [(n, d.ts_out) for n in names if n == "at" or n.endswith("_at")]
+        for row in cur:
+            out = dict(zip(names, row, strict=True))
+            for name, fn in convert:
+                out[name] = fn(out[name])
+            yield out
+
+    def runs(
+        self, console: str | None = None, connector: str | None = None, limit: int = 20
+    ) -> list[dict[str, Any]]:
+        """Ledger rows, newest first, counts decoded."""
+        where, params = _where([("console = ?", console), ("connector = ?", connector)])
+        out = list(
+            self._rows(
+                f"SELECT * FROM sync_runs{where} ORDER BY run_id DESC LIMIT ?", [*params, limit]
+            )
+        )
+        for run in out:
+            run["counts"] = self.dialect.json_out(run["counts"]) or {}
+        return out
+
+    def last_runs(self) -> list[dict[str, Any]]:
+        """The newest run of each (console, connector), with its checkpoint: what status shows."""
+        out = list(
+            self._rows(
+                "SELECT r.* FROM sync_runs r JOIN (SELECT console, connector, "
+                "max(run_id) AS run_id FROM sync_runs GROUP BY console, connector) last "
+                "ON last.run_id = r.run_id "
+                "ORDER BY r.console, r.connector",
+                [],
+            )
+        )
+        for run in out:
+            run["counts"] = self.dialect.json_out(run["counts"]) or {}
+            run["checkpoint"] = self.get_checkpoint(run["console"], run["connector"])
+        return out
+
+    def query_assets(
+        self,
+        *,
+        console: str | None = None,
+        host: str | None = None,
+        lifecycle: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Assets by hostname; ``host`` is a case-insensitive substring, ``lifecycle`` a
+        comma list. Streams."""
+        where, params = _where(
+            [
+                ("console = ?", console),
+                *_contains("hostname", host),
+                *_any("lifecycle", lifecycle),
+            ]
+        )
+        tail = " LIMIT ?" if limit is not None else ""
+        return self._rows(
+            f"SELECT * FROM assets{where} ORDER BY hostname, agent_id{tail}",
+            [*params, *([limit] if limit is not None else [])],
+        )
+
+    def query_findings(
+        self,
+        *,
+        kind: str | None = None,
+        state: str | None = None,
+        severity: str | None = None,
+        host: str | None = None,
+        cve: str | None = None,
+        console: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Findings with their endpoint's hostname. ``kind``, ``state`` and ``severity`` are
+        comma lists; ``host`` a case-insensitive substring of the hostname; ``cve`` exact,
+        any case. Streams."""
+        where, params = _where(
+            [
+                *_any("f.kind", kind),
+                *_any("f.state", state),
+                *_any("f.severity", severity),
+                *_contains("a.hostname", host),
+                ("upper(f.cve_id) = ?", cve.strip().upper() if cve else None),
+                ("f.console = ?", console),
+            ]
+        )
+        tail = " LIMIT ?" if limit is not None else ""
+        return self._rows(
+            "SELECT f.*, a.hostname FROM findings f LEFT JOIN assets a ON a.console = f.console "
+            f"AND a.agent_id = f.agent_id{where} ORDER BY f.kind, f.first_seen_at, f.finding_id"
+            f"{tail}",
+            [*params, *([limit] if limit is not None else [])],
+        )
+
+    def changes(
+        self,
+        after_event: int,
+        *,
+        kind: str | None = None,
+        state: str | None = None,
+        severity: str | None = None,
+        since: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """finding_history rows after ``after_event``, oldest first, each with its finding's
+        current row and hostname (prefixed ``f_``…): the feed of ``export --mode changes``."""
+        where, params = _where(
+            [
+                ("h.event_id > ?", after_event),
+                *_any("f.kind", kind),
+                *_any("h.new_state", state),
+                *_any("f.severity", severity),
+                ("h.at >= ?", since),
+            ]
+        )
+        return self._rows(
+            "SELECT h.event_id, h.run_id, h.at AS event_at, h.event_type, h.old_state, "
+            "h.new_state, h.changed, f.*, a.hostname, a.agent_uuid, a.domain, a.os_type, "
+            "a.os_name, a.os_version, a.machine_type, a.ipv4 AS a_ipv4, a.mac AS a_mac, "
+            "a.account_id, a.account_name, a.site_id, a.site_name, a.agent_version "
+            "FROM finding_history h JOIN findings f ON f.finding_id = h.finding_id "
+            "LEFT JOIN assets a ON a.console = f.console AND a.agent_id = f.agent_id"
+            f"{where} ORDER BY h.event_id",
+            params,
+        )
+
+    def findings_with_assets(
+        self,
+        *,
+        kind: str | None = None,
+        state: str | None = None,
+        severity: str | None = None,
+        since: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every current finding with its endpoint's fields: ``export --mode state``."""
+        where, params = _where(
+            [
+                *_any("f.kind", kind),
+                *_any("f.state", state),
+                *_any("f.severity", severity),
+                ("f.last_seen_at >= ?", since),
+            ]
+        )
+        return self._rows(
+            "SELECT f.*, (SELECT count(*) FROM finding_history h WHERE h.finding_id = "
+            "f.finding_id) AS history_rows, a.hostname, a.agent_uuid, a.domain, a.os_type, "
+            "a.os_name, a.os_version, a.machine_type, a.ipv4 AS a_ipv4, a.mac AS a_mac, "
+            "a.account_id, a.account_name, a.site_id, a.site_name, a.agent_version "
+            "FROM findings f LEFT JOIN assets a ON a.console = f.console AND "
+            f"a.agent_id = f.agent_id{where} ORDER BY f.finding_id",
+            params,
+        )
+
+    def get_bookmark(self, name: str) -> int:
+        row = self._x("SELECT event_id FROM export_bookmarks WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def set_bookmark(self, name: str, event_id: int) -> None:
+        self.conn.execute(
+            self.dialect.upsert("export_bookmarks", ("name", "event_id", "updated_at"), ("name",)),
+            (name, event_id, utcnow()),
+        )
+
+    def history(self, finding_id: str) -> list[dict[str, Any]]:
+        """A finding's history, oldest first, ``changed`` decoded."""
+        rows = list(
+            self._rows(
+                "SELECT * FROM finding_history WHERE finding_id = ? ORDER BY event_id", [finding_id]
+            )
+        )
+        for row in rows:
+            row["changed"] = self.dialect.json_out(row["changed"])
+        return rows
+
+    def counts(self) -> dict[str, Any]:
+        """What is stored: assets by lifecycle, findings of each kind by state, totals, runs."""
+
+        def one(sql: str) -> int:
+            return int(self._x(sql).fetchone()[0])
+
+        def grouped(sql: str) -> dict[str, int]:
+            return {str(k): int(v) for k, v in self._x(sql)}
+
+        assets = grouped("SELECT lifecycle, count(*) FROM assets GROUP BY lifecycle ORDER BY 1")
+        vulnerabilities = grouped(
+            "SELECT state, count(*) FROM findings WHERE kind = 'vulnerability' GROUP BY state "
+            "ORDER BY 1"
+        )
+        threats = grouped(
+            "SELECT state, count(*) FROM findings WHERE kind = 'threat' GROUP BY state ORDER BY 1"
+        )
+        return {
+            "assets": assets,
+            "vulnerabilities": vulnerabilities,
+            "threats": threats,
+            "assets_total": sum(assets.values()),
+            "findings_total": sum(vulnerabilities.values()) + sum(threats.values()),
+            "runs": one("SELECT count(*) FROM sync_runs"),
+            "rejected_records": one("SELECT count(*) FROM rejected_records"),
+        }
+
+
+JUNK_SERIALS = {
+    "",
+    "0",
+    "none",
+    "null",
+    "n/a",
+    "na",
+    "not specified",
+    "not available",
+    "to be filled by o.e.m.",
+    "system serial number",
+    "default string",
+    "123456789",
+    "0123456789",
+    "chassis serial number",
+}
+
+
+def serial_key(serial: str | None) -> str | None:
+    """A serial number fit to identify a machine, normalised; None for placeholders."""
+    if serial is None:
+        return None
+    key = serial.strip().lower()
+    return None if key in JUNK_SERIALS else key
+
+
+@dataclass(slots=True)
+class _Known:
+    agent_id: str
+    asset_id: str
+    serial: str | None
+    host: str
+    macs: set[str]
+    retired: bool
+    active: str
+
+
+def _same(new: Any, old: Any) -> bool:
+    if isinstance(new, bool) or isinstance(old, bool):
+        return (None if new is None else bool(new)) == (None if old is None else bool(old))
+    if isinstance(new, float) or isinstance(old, float):
+        return new == old or (new is not None and old is not None and abs(new - old) < 1e-9)
+    return bool(new == old)
+
+
+def _epoch(ts: str) -> float:
+    return datetime.strptime(ts, TS_FORMAT).replace(tzinfo=UTC).timestamp()
+
+
+def _plain(value: Any) -> Any:
+    """A stored value in the form this module writes (for drivers that decode JSON and
+    timestamps themselves), so comparisons with a new row's values are like for like."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime(TS_FORMAT)
+    if isinstance(value, list | dict):
+        return json_text(value)
+    return value
+
+
+def _decode_list(text: Any) -> list[Any]:
+    value = json.loads(text) if isinstance(text, str) else text
+    return list(value) if isinstance(value, list) else []
+
+
+def _shown(column: str, old: Any, new: Any) -> list[Any]:
+    """One entry of a history row's ``changed``: [old, new], lists as lists."""
+    if column == "app_version":
+        return [_decode_list(old), _decode_list(new)]
+    return [old, new]
+
+
+def _event(old_state: str | None, new_state: str) -> str:
+    if old_state == new_state:
+        return "updated"
+    if new_state == State.FIXED:
+        return "fixed"
+    if new_state == State.SUPPRESSED:
+        return "suppressed"
+    if new_state == State.REOPENED:
+        return "reopened"
+    if new_state in (State.STALE, State.ARCHIVED):
+        return str(new_state)
+    return "updated"
+
+
+def _contains(column: str, text: str | None) -> list[tuple[str, Any]]:
+    """A case-insensitive substring match; ``%`` and ``_`` in the text match themselves."""
+    if not text:
+        return []
+    pattern = text.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
+    return [(f"lower({column}) LIKE ? ESCAPE '!'", f"%{pattern}%")]
+
+
+def _any(column: str, values: str | None) -> list[tuple[str, Any]]:
+    if not values:
+        return []
+    items = [v.strip().lower() for v in values.split(",") if v.strip()]
+    marks = ", ".join("?" for _ in items)
+    return [(f"{column} IN ({marks})", items)]
+
+
+def _where(conditions: list[tuple[str, Any]]) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    for clause, value in conditions:
+        if value is None:
+            continue
+        clauses.append(clause)
+        params.extend(value if isinstance(value, list) else [value])
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params

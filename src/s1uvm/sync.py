@@ -1,0 +1,185 @@
+"""Runs connectors: one ledger row per connector run, every page written together with its
+checkpoint in one transaction, a restart from the checkpoint when the console drops a cursor,
+and an honest outcome (a snapshot is complete only when every page arrived). Knows no SQL and
+no HTTP beyond the client's public surface."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from s1uvm.connectors import Connector, Context
+from s1uvm.connectors.base import fmt
+from s1uvm.model import AssetRow, FindingRow, Rejected
+from s1uvm.s1 import InvalidCursor, S1Client, S1Error, Walk
+
+log = logging.getLogger("s1uvm.sync")
+MAX_CURSOR_RESTARTS = 5  # a cursor expiring more often than this is not a passing fault
+COUNTS = (
+    "records",
+    "pages",
+    "created",
+    "updated",
+    "unchanged",
+    "rejected",
+    "fixed",
+    "reopened",
+    "stale",
+    "archived",
+)
+
+
+class PageStore(Protocol):
+    """What the sync engine needs from a store."""
+
+    def start_run(self, console: str, connector: str, mode: str) -> int: ...
+
+    def finish_run(
+        self,
+        run_id: int,
+        outcome: str,
+        counts: dict[str, int],
+        complete_snapshot: bool,
+        error: str | None,
+    ) -> None: ...
+
+    def get_checkpoint(
+        self, console: str, connector: str, scope: str = ""
+    ) -> dict[str, Any] | None: ...
+
+    def close_missing(self, run_id: int, console: str) -> Any: ...
+
+    def write_page(
+        self,
+        run_id: int,
+        console: str,
+        connector: str,
+        *,
+        assets: list[AssetRow] = ...,
+        findings: list[FindingRow] = ...,
+        rejected: list[Rejected] = ...,
+        checkpoint: dict[str, Any] | None = None,
+        scope: str = "",
+    ) -> Any: ...
+
+
+@dataclass(slots=True)
+class RunResult:
+    console: str
+    connector: str
+    mode: str = ""
+    outcome: str = "failed"  # success | partial | failed
+    complete: bool = False
+    counts: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    error_type: str | None = None  # the S1Error class name, for exit codes
+    seconds: float = 0.0
+
+
+class Progress(Protocol):
+    def __call__(self, connector: str, records: int, total: int | None) -> None: ...
+
+
+def console_now(client: S1Client) -> str:
+    """The console's clock (its Date header), asked for once; our own clock if it sends none."""
+    if client.server_time is None:
+        client.get("/system/info", decode=lambda b: None)
+    now = client.server_time or datetime.now(UTC)
+    return fmt(now)
+
+
+def run_connector(
+    store: PageStore,
+    client: S1Client,
+    connector: Connector,
+    console: str,
+    *,
+    full: bool = False,
+    inactive_days: int = 30,
+    progress: Progress | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> RunResult:
+    started = clock()
+    result = RunResult(console, connector.name)
+    counts = dict.fromkeys(COUNTS, 0)
+    before = dataclasses.asdict(client.stats)
+    run_id: int | None = None
+    try:
+        ctx = Context(console, console_now(client), inactive_days)
+        checkpoint = store.get_checkpoint(console, connector.name)
+        plan = connector.plan(checkpoint, full=full, ctx=ctx)
+        result.mode = plan.mode
+        run_id = store.start_run(console, connector.name, plan.mode)
+        restarts = 0
+        while True:
+            walk = Walk(client, plan.path, plan.params, nested=plan.nested)
+            try:
+                for page in walk:
+                    batch = connector.transform(page.items, ctx)
+                    checkpoint = (
+                        connector.page_checkpoint(checkpoint, batch, plan, ctx) or checkpoint
+                    )
+                    written = store.write_page(
+                        run_id,
+                        console,
+                        connector.name,
+                        assets=batch.assets,
+                        findings=batch.findings,
+                        rejected=batch.rejected,
+                        checkpoint=checkpoint if plan.mode != "snapshot" else None,
+                    )
+                    counts["pages"] += 1
+                    counts["records"] += len(page.items)
+                    for key in ("created", "updated", "unchanged", "rejected", "fixed", "reopened"):
+                        counts[key] += int(getattr(written, key, 0))
+                    if progress is not None:
+                        progress(connector.name, counts["records"], walk.total)
+                break
+            except InvalidCursor:
+                # The console forgot our place: start again from the last checkpoint
+                # (upserts make the re-read harmless; a snapshot simply starts over).
+                restarts += 1
+                if restarts > MAX_CURSOR_RESTARTS:
+                    raise
+                log.warning(
+                    "%s/%s: cursor rejected; restarting from the checkpoint",
+                    console,
+                    connector.name,
+                )
+                plan = connector.plan(checkpoint, full=full, ctx=ctx)
+        result.complete = walk.complete
+        final = connector.final_checkpoint(checkpoint, plan, walk.complete, ctx)
+        store.write_page(run_id, console, connector.name, checkpoint=final)
+        if plan.mode == "snapshot" and walk.complete:
+            # Only a complete snapshot may close findings (model.md §6.3 rule 5).
+            closed = store.close_missing(run_id, console)
+            for key in ("fixed", "stale", "archived"):
+                counts[key] += int(getattr(closed, key, 0))
+        result.outcome = "success" if walk.complete else "partial"
+        if not walk.complete:
+            result.error = f"the console stopped paging early ({walk.end})"
+    except S1Error as err:
+        result.error = err.message
+        result.error_type = type(err).__name__
+        result.outcome = "partial" if counts["pages"] else "failed"
+    finally:
+        after = dataclasses.asdict(client.stats)
+        counts.update(
+            {k: int(after[k] - before[k]) for k in ("requests", "retries", "throttled", "bytes")}
+        )
+        result.counts = counts
+        result.seconds = clock() - started
+        if run_id is not None:
+            store.finish_run(
+                run_id,
+                result.outcome,
+                counts,
+                result.mode == "snapshot" and result.complete,
+                result.error,
+            )
+    return result

@@ -1,0 +1,265 @@
+"""Opening a database: created private, migrated once, and every problem refused up front
+with one line that says what to fix — leaving the file as it was."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from s1uvm.store import StoreError, open_store
+from s1uvm.store import _sqlite as sqlite_module
+from s1uvm.store._dialect import SQLITE
+from s1uvm.store._migrations import LATEST, MIGRATIONS, SCHEMA_VERSION
+from tests.store.rows import asset
+
+CONTRACT_TABLES = {
+    "assets",
+    "findings",
+    "finding_history",
+    "sync_runs",
+    "checkpoints",
+    "rejected_records",
+    "schema_version",
+}
+
+
+def versions(db: Path) -> list[int]:
+    with sqlite3.connect(db) as conn:
+        return [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY 1")]
+
+
+def one_line_error(target: Path | str) -> str:
+    with pytest.raises(StoreError) as info:
+        open_store(target)
+    message = str(info.value)
+    assert "\n" not in message and message.strip() == message
+    return message
+
+
+def build_old(db: Path, upto: int) -> None:
+    """A database as an older s1uvm (schema ``upto``) left it, with one asset in it."""
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(SQLITE.ddl(SCHEMA_VERSION))
+        for version in range(1, upto + 1):
+            for statement in MIGRATIONS[version - 1]:
+                conn.execute(SQLITE.ddl(statement))
+            conn.execute("INSERT INTO schema_version VALUES (?, 'then')", (version,))
+        conn.execute(
+            "INSERT INTO assets (asset_id, console, agent_id, lifecycle, first_seen_at, "
+            "last_seen_at) VALUES ('a1', 'c1', '0000000000004733528', 'active', 't', 't')"
+        )
+    conn.close()
+
+
+def test_a_new_database_and_its_folder_are_private(db: Path) -> None:
+    store = open_store(db)
+    try:
+        run = store.start_run("c1", "assets", "full")
+        store.write_page(run, "c1", "assets", assets=[asset("1" * 18)])
+        wal = Path(f"{db}-wal")
+        assert wal.exists()
+        for path in (db, wal, Path(f"{db}-shm")):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+        assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
+        assert store.location == str(db)
+    finally:
+        store.close()
+
+
+def test_the_connection_is_set_up_for_one_writer_and_many_readers(db: Path) -> None:
+    store = open_store(db)
+    try:
+        pragma = {
+            name: store.conn.execute(f"PRAGMA {name}").fetchone()[0]
+            for name in ("journal_mode", "foreign_keys", "synchronous", "busy_timeout")
+        }
+    finally:
+        store.close()
+    assert pragma == {
+        "journal_mode": "wal",
+        "foreign_keys": 1,
+        "synchronous": 1,  # NORMAL
+        "busy_timeout": sqlite_module.BUSY_TIMEOUT_MS,
+    }
+
+
+def test_migrations_apply_once_and_reopening_changes_nothing(db: Path) -> None:
+    open_store(db).close()
+    assert versions(db) == list(range(1, LATEST + 1))
+    with sqlite3.connect(db) as conn:
+        schema = conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY 2").fetchall()
+    conn.close()
+    assert {name for kind, name, _ in schema if kind == "table"} >= CONTRACT_TABLES
+    for _ in range(2):
+        open_store(db).close()
+    assert versions(db) == list(range(1, LATEST + 1))
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY 2").fetchall() == (
+            schema
+        )
+    conn.close()
+
+
+def test_an_older_database_is_brought_forward_with_its_data(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    build_old(db, 1)
+    store = open_store(db)
+    try:
+        (a,) = store.query_assets()
+        assert a["agent_id"] == "0000000000004733528"
+        assert a["superseded_by"] is None  # a column a later migration added
+    finally:
+        store.close()
+    assert versions(db) == list(range(1, LATEST + 1))
+
+
+def test_a_newer_schema_is_refused_and_left_alone(db: Path) -> None:
+    open_store(db).close()
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO schema_version VALUES (?, 'x')", (LATEST + 1,))
+    conn.close()
+    before = db.read_bytes()
+    message = one_line_error(db)
+    assert "newer s1uvm" in message and "upgrade s1uvm" in message
+    assert db.read_bytes() == before
+
+
+def test_a_garbage_file_is_refused_and_left_alone(db: Path) -> None:
+    db.parent.mkdir(parents=True)
+    garbage = b"this is not a database" * 100
+    db.write_bytes(garbage)
+    message = one_line_error(db)
+    assert f"{db} is not an s1uvm database or is damaged" in message
+    assert "move it aside or point --db elsewhere" in message
+    assert db.read_bytes() == garbage
+    assert not Path(f"{db}-wal").exists()
+
+
+def test_a_damaged_database_is_refused(db: Path) -> None:
+    open_store(db).close()  # closing the last connection folds the WAL into the file
+    data = bytearray(db.read_bytes())
+    data[100:4096] = b"\xff" * (4096 - 100)  # page 1 after the header: the schema's root
+    db.write_bytes(bytes(data))
+    message = one_line_error(db)
+    assert "is not an s1uvm database or is damaged" in message
+    assert db.read_bytes() == bytes(data)
+
+
+def test_another_programs_database_is_refused_and_left_alone(tmp_path: Path) -> None:
+    db = tmp_path / "other.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
+    conn.close()
+    message = one_line_error(db)
+    assert "is not an s1uvm database (it holds other tables: invoices)" in message
+    with sqlite3.connect(db) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master")]
+    conn.close()
+    assert tables == ["invoices"]
+
+
+def test_an_empty_file_becomes_a_database(db: Path) -> None:
+    db.parent.mkdir(parents=True)
+    db.touch()
+    open_store(db).close()
+    assert versions(db) == list(range(1, LATEST + 1))
+
+
+def test_a_path_under_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "plain-file").write_text("x")
+    message = one_line_error(tmp_path / "plain-file" / "s1uvm.db")
+    assert message.startswith("cannot create the folder for the database")
+    assert "choose another --db" in message
+
+
+def test_a_folder_is_not_a_database(tmp_path: Path) -> None:
+    message = one_line_error(tmp_path)
+    assert "is a folder; point --db at a file" in message
+
+
+def test_an_unwritable_folder_is_refused(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    os.chmod(locked, 0o500)
+    try:
+        if not os.access(locked, os.W_OK):
+            message = one_line_error(locked / "s1uvm.db")
+            assert "not writable by you" in message and "choose another --db" in message
+            assert list(locked.iterdir()) == []
+            return
+    finally:
+        os.chmod(locked, 0o700)
+    # Permissions do not stop this user (root): use a folder the kernel refuses to anyone.
+    if not Path("/sys/kernel").is_dir():
+        pytest.skip("running as a user who can write anywhere, and no sysfs")
+    message = one_line_error("/sys/s1uvm-test/s1uvm.db")
+    assert message.startswith("cannot create the folder for the database /sys/s1uvm-test")
+
+
+def test_a_read_only_database_file_is_refused(db: Path) -> None:
+    open_store(db).close()
+    os.chmod(db, 0o400)
+    try:
+        if os.access(db, os.W_OK):
+            pytest.skip("running as a user who can write anywhere")
+        message = one_line_error(db)
+        assert "is not readable and writable by you" in message
+    finally:
+        os.chmod(db, 0o600)
+
+
+def test_postgres_urls_say_what_is_missing() -> None:
+    message = one_line_error("postgresql://localhost/s1uvm")
+    assert message.startswith(
+        "PostgreSQL needs the postgres extra; it is not available in this version"
+    )
+
+
+def test_an_old_sqlite_is_refused(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 22, 0))
+    message = one_line_error(db)
+    assert "s1uvm needs 3.24.0 or newer" in message
+    assert not db.exists()
+
+
+def test_an_up_to_date_database_opens_while_another_process_writes(db: Path) -> None:
+    open_store(db).close()
+    writer = sqlite3.connect(db, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute(
+            "INSERT INTO sync_runs (console, connector, mode, started_at, outcome) "
+            "VALUES ('c1', 'assets', 'full', 't', 'running')"
+        )
+        reader = open_store(db)  # needs no write lock: nothing to migrate
+        try:
+            assert reader.runs() == []  # the writer has not committed yet
+        finally:
+            reader.close()
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
+def test_a_database_locked_during_its_migration_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "old.db"
+    build_old(db, LATEST - 1)
+    monkeypatch.setattr(sqlite_module, "BUSY_TIMEOUT_MS", 50)
+    writer = sqlite3.connect(db, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        message = one_line_error(db)
+        assert "is locked by another process" in message and "run again" in message
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert versions(db) == list(range(1, LATEST))  # nothing half-applied
+    open_store(db).close()
+    assert versions(db) == list(range(1, LATEST + 1))

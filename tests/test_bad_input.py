@@ -1,0 +1,398 @@
+"""The bad-input catalogue: every way a user (or a console) can hand s1uvm something wrong gets
+its documented exit code and one clear line on stderr — no traceback — and nothing half-written.
+Malformed API records are kept aside in rejected_records while the rest is stored."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from s1uvm.simulator import Console, SimConfig, SimulatorServer, TokenSpec
+from s1uvm.simulator.timefmt import US_PER_DAY, now_us
+from tests.connectors.real import REAL
+
+TOKEN = "good-token-0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+@dataclass
+class Case:
+    name: str
+    args: list[str]
+    code: int
+    message: str
+    env: dict[str, str] = field(default_factory=dict)
+    setup: Callable[[Path], None] | None = None
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SimulatorServer]:
+    console = Console(
+        SimConfig(
+            seed=81,
+            agents=40,
+            tokens=[
+                TokenSpec(value=TOKEN),
+                TokenSpec(value="expired-token-0123456789", expires_us=now_us() - US_PER_DAY),
+                TokenSpec(value="revoked-token-0123456789", revoked=True),
+            ],
+        )
+    )
+    with SimulatorServer(console) as running:
+        yield running
+
+
+def write(name: str, text: str, mode: int = 0o600) -> Callable[[Path], None]:
+    def setup(tmp: Path) -> None:
+        path = tmp / name
+        path.write_text(text)
+        os.chmod(path, mode)
+
+    return setup
+
+
+URL = "URL"  # replaced by the simulator's address
+CASES = [
+    # URLs
+    Case("empty url", ["check", "--url", ""], 2, "the Server URL is empty"),
+    Case("blank url", ["check", "--url", "   "], 2, "the Server URL is empty"),
+    Case("no scheme but spaces", ["check", "--url", "my console"], 2, "contains spaces"),
+    Case(
+        "http to a remote host",
+        ["check", "--url", "http://acme.sentinelone.net"],
+        2,
+        "must use https://",
+    ),
+    Case("login portal", ["check", "--url", "https://console.sentinelone.net"], 2, "login portal"),
+    Case(
+        "ftp scheme", ["check", "--url", "ftp://acme.sentinelone.net"], 2, "not a console address"
+    ),
+    Case("bare word", ["check", "--url", "https://sentinelone"], 2, "not a console address"),
+    Case("bad port", ["check", "--url", "https://acme.sentinelone.net:70000"], 2, "not a URL"),
+    Case(
+        "credentials in url",
+        ["check", "--url", "https://u:p@acme.sentinelone.net"],
+        2,
+        "user name or password",
+    ),
+    Case("unicode host", ["check", "--url", "https://кonsole.sentinelone.net"], 2, "non-ASCII"),
+    Case("unreachable host", ["check", "--url", "http://127.0.0.1:9"], 4, "cannot reach"),
+    Case(
+        "wrong host (nothing listening)",
+        ["sync", "--url", "https://127.0.0.2:1"],
+        4,
+        "cannot reach",
+    ),
+    # tokens
+    Case("no token", ["check", "--url", URL], 2, "no API token", env={"S1_API_TOKEN": ""}),
+    Case("empty token", ["check", "--url", URL], 2, "no API token", env={"S1_API_TOKEN": ""}),
+    Case("whitespace token", ["check", "--url", URL], 2, "empty", env={"S1_API_TOKEN": "  "}),
+    Case(
+        "scheme-only token", ["check", "--url", URL], 2, "empty", env={"S1_API_TOKEN": "ApiToken "}
+    ),
+    Case(
+        "newline inside token",
+        ["check", "--url", URL],
+        2,
+        "line break",
+        env={"S1_API_TOKEN": "abc\ndef"},
+    ),
+    Case(
+        "wrong token",
+        ["check", "--url", URL],
+        3,
+        "rejected the API token",
+        env={"S1_API_TOKEN": "wrong-token-0123456789"},
+    ),
+    Case(
+        "expired token",
+        ["check", "--url", URL],
+        3,
+        "rejected the API token",
+        env={"S1_API_TOKEN": "expired-token-0123456789"},
+    ),
+    Case(
+        "revoked token",
+        ["sync", "--url", URL],
+        3,
+        "rejected the API token",
+        env={"S1_API_TOKEN": "revoked-token-0123456789"},
+    ),
+    Case("token as a flag", ["check", "--url", URL, "--token", TOKEN], 2, "No such option"),
+    Case(
+        "missing token file", ["check", "--url", URL, "--token-file", "nope"], 2, "does not exist"
+    ),
+    Case(
+        "empty token file",
+        ["check", "--url", URL, "--token-file", "tok"],
+        2,
+        "empty",
+        setup=write("tok", ""),
+    ),
+    # config files
+    Case(
+        "bad TOML",
+        ["sync", "--config", "c.toml"],
+        2,
+        "not valid TOML",
+        setup=write("c.toml", "[[console]\nurl="),
+    ),
+    Case(
+        "unknown key",
+        ["sync", "--config", "c.toml"],
+        2,
+        "unknown key",
+        setup=write("c.toml", "colour = 'blue'\n"),
+    ),
+    Case(
+        "token in config",
+        ["sync", "--config", "c.toml"],
+        2,
+        "unknown key",
+        setup=write("c.toml", "[[console]]\nurl = 'https://a.sentinelone.net'\ntoken = 'x'\n"),
+    ),
+    Case("missing config", ["sync", "--config", "missing.toml"], 2, "does not exist"),
+    Case(
+        "config token file missing",
+        ["sync", "--config", "c.toml"],
+        2,
+        "does not exist",
+        setup=write(
+            "c.toml", "[[console]]\nurl = 'https://a.sentinelone.net'\ntoken_file = 'gone'\n"
+        ),
+    ),
+    Case(
+        "config unknown connector",
+        ["sync", "--config", "c.toml"],
+        2,
+        "unknown connector",
+        setup=write(
+            "c.toml",
+            "[[console]]\nurl = 'https://a.sentinelone.net'\n"
+            "token_env = 'S1_API_TOKEN'\nconnectors = ['cves']\n",
+        ),
+    ),
+    Case(
+        "duplicate console names",
+        ["sync", "--config", "c.toml"],
+        2,
+        "used twice",
+        setup=write(
+            "c.toml",
+            "[[console]]\nname='a'\nurl='https://a.sentinelone.net'\n"
+            "token_env='S1_API_TOKEN'\n[[console]]\nname='a'\n"
+            "url='https://b.sentinelone.net'\ntoken_env='S1_API_TOKEN'\n",
+        ),
+    ),
+    # command line
+    Case(
+        "unknown connector flag",
+        ["sync", "--url", URL, "--connectors", "cves"],
+        2,
+        "unknown connector",
+    ),
+    Case("unknown command", ["synk"], 2, "No such command"),
+    Case("bad format", ["findings", "--format", "xml"], 2, "Invalid value"),
+    Case("bad inactive days", ["sync", "--url", URL, "--inactive-days", "0"], 2, "Invalid value"),
+    Case("bad export mode", ["export", "--format", "ocsf", "--mode", "all"], 2, "Invalid value"),
+    Case("parquet to stdout", ["export", "--format", "parquet"], 2, "cannot stream"),
+    Case("bad --since", ["export", "--format", "jsonl", "--since", "soon"], 2, "not an ISO-8601"),
+    Case("missing CA bundle", ["check", "--url", URL, "--ca-bundle", "nope.pem"], 2, "CA bundle"),
+    # databases
+    Case(
+        "corrupt database",
+        ["status", "--db", "bad.db"],
+        2,
+        "is damaged",
+        setup=write("bad.db", "not a database" * 100),
+    ),
+    Case(
+        "database under a file",
+        ["status", "--db", "plain/s.db"],
+        2,
+        "cannot create",
+        setup=write("plain", "x"),
+    ),
+    Case(
+        "postgres without the extra",
+        ["status", "--db", "postgresql://localhost/x"],
+        2,
+        "PostgreSQL",
+    ),
+]
+
+
+def run(
+    args: list[str], env: dict[str, str], cwd: Path, preexec: Callable[[], None] | None = None
+) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("S1_", "S1UVM_"))}
+    full.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "s1uvm", *args],
+        capture_output=True,
+        text=True,
+        env=full,
+        cwd=cwd,
+        timeout=120,
+        check=False,
+        preexec_fn=preexec,
+    )
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input(case: Case, server: SimulatorServer, tmp_path: Path) -> None:
+    if case.setup:
+        case.setup(tmp_path)
+    args = [server.url if a == URL else a for a in case.args]
+    env = {"S1_API_TOKEN": TOKEN, "S1UVM_DB": str(tmp_path / "s.db"), **case.env}
+    p = run(args, env, tmp_path)
+    assert p.returncode == case.code, (p.stdout, p.stderr)
+    assert case.message in p.stdout + p.stderr
+    assert "Traceback" not in p.stderr
+    errors = [
+        line
+        for line in p.stderr.splitlines()
+        if line.startswith(("s1uvm:", "Error:")) and "warning" not in line
+    ]
+    if case.code in (2,) and not case.message.startswith(("No such", "Invalid")):
+        assert len(errors) == 1, p.stderr
+    assert TOKEN not in p.stdout + p.stderr
+
+
+def test_catalogue_size() -> None:
+    assert len(CASES) + len(MALFORMED) >= 40
+
+
+def test_a_token_file_readable_by_others_warns(server: SimulatorServer, tmp_path: Path) -> None:
+    write("tok", TOKEN, 0o644)(tmp_path)
+    p = run(["check", "--url", server.url, "--token-file", "tok"], {}, tmp_path)
+    assert p.returncode == 0
+    assert "readable by other users" in p.stderr
+
+
+def test_an_unwritable_database_file(server: SimulatorServer, tmp_path: Path) -> None:
+    db = tmp_path / "ro.db"
+    assert run(["status", "--db", str(db)], {}, tmp_path).returncode == 0
+    os.chmod(db, 0o400)
+    os.chmod(tmp_path, 0o500)
+    try:
+        if os.access(db, os.W_OK):
+            pytest.skip("running as a user who can write anywhere")
+        p = run(["status", "--db", str(db)], {}, tmp_path)
+        assert p.returncode == 2
+        assert "not readable and writable" in p.stderr
+    finally:
+        os.chmod(tmp_path, 0o700)
+
+
+def test_a_full_disk_keeps_the_store_intact(server: SimulatorServer, tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    assert (
+        run(
+            ["sync", "--url", server.url, "--db", str(db), "--connectors", "assets"],
+            {"S1_API_TOKEN": TOKEN},
+            tmp_path,
+        ).returncode
+        == 0
+    )
+    size = db.stat().st_size
+
+    def tiny_disk() -> None:  # writes beyond this size fail as on a full disk
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size + 4096, size + 4096))
+
+    p = run(
+        ["sync", "--url", server.url, "--db", str(db)], {"S1_API_TOKEN": TOKEN}, tmp_path, tiny_disk
+    )
+    assert p.returncode == 2, p.stderr
+    assert "could not be written" in p.stderr
+    assert "Traceback" not in p.stderr
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert (
+        run(
+            ["sync", "--url", server.url, "--db", str(db)], {"S1_API_TOKEN": TOKEN}, tmp_path
+        ).returncode
+        == 0
+    )
+
+
+# Malformed API records: served as given (--data), kept aside with a reason, the rest stored.
+GOOD = json.loads((REAL / "app_mgmt_risks_elastic_2025.json").read_text())
+MALFORMED: list[tuple[str, object, str]] = [
+    ("missing id", {k: v for k, v in GOOD[0].items() if k != "id"}, "missing required field `id`"),
+    ("null id", dict(GOOD[0], id=None), "got `null` - at `$.id`"),
+    ("id of the wrong type", dict(GOOD[0], id=["1"]), "got `array` - at `$.id`"),
+    ("id with letters", dict(GOOD[0], id="12ab"), "not an id"),
+    ("missing CVE", {k: v for k, v in GOOD[0].items() if k != "cveId"}, "cveId is missing"),
+    ("null CVE", dict(GOOD[0], cveId=None), "cveId is missing"),
+]
+
+
+def test_malformed_records_are_rejected_and_the_rest_stored(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    odd = [
+        dict(
+            GOOD[1],
+            id="3000000000000000001",
+            baseScore=True,
+            severity=None,
+            detectionDate=True,
+            applicationVendor="x" * 100_000,
+        ),  # odd but usable
+        dict(GOOD[2], id="3000000000000000002", applicationVersion=7, endpointId=None),
+        dict(GOOD[3], id="3000000000000000002"),  # a duplicated id in one page
+    ]
+    risks = [r for _, r, _ in MALFORMED] + odd + GOOD
+    (data / "risks.json").write_text(json.dumps(risks))
+    shutil.copy(REAL / "agents_v21_cribl_2025.json", data / "agents.json")
+    threats = json.loads((REAL / "threats_v21_elastic.json").read_text())
+    threats.append(dict(threats[0], id=None))
+    threats.append(dict(threats[1], id="2120407777501474999", threatInfo="True"))
+    (data / "threats.json").write_text(json.dumps(threats))
+    console = Console(SimConfig(data_dir=data, tokens=[TokenSpec(value=TOKEN)]))
+    db = tmp_path / "s.db"
+    with SimulatorServer(console) as srv:
+        p = run(["sync", "--url", srv.url, "--db", str(db)], {"S1_API_TOKEN": TOKEN}, tmp_path)
+    assert p.returncode == 0, p.stderr
+    with sqlite3.connect(db) as conn:
+        reasons = [
+            r[0]
+            for r in conn.execute(
+                "SELECT reason FROM rejected_records WHERE connector = 'vulnerabilities'"
+            )
+        ]
+        threat_reasons = [
+            r[0]
+            for r in conn.execute(
+                "SELECT reason FROM rejected_records WHERE connector = 'threats' ORDER BY id"
+            )
+        ]
+        cves = {
+            r[0] for r in conn.execute("SELECT cve_id FROM findings WHERE kind = 'vulnerability'")
+        }
+        threats_stored = {
+            r[0] for r in conn.execute("SELECT source_id FROM findings WHERE kind = 'threat'")
+        }
+    assert len(reasons) == len(MALFORMED)
+    for _, _, reason in MALFORMED:  # served in id order, so compare as a set of reasons
+        assert any(reason in got for got in reasons), (reason, reasons)
+    assert len(threat_reasons) == 2  # no id; threatInfo a string instead of an object
+    assert {g["cveId"] for g in GOOD} <= cves  # the good records all arrived
+    assert "2120407777501474999" not in threats_stored
+    assert {t["id"] for t in threats[:2]} <= threats_stored  # the good threats arrived
+    assert {"3000000000000000001", "3000000000000000002"} <= {
+        r[0] for r in sqlite3.connect(db).execute("SELECT source_id FROM findings")
+    }
+    assert "rejected" in p.stdout
