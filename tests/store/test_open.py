@@ -6,6 +6,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -263,3 +266,35 @@ def test_a_database_locked_during_its_migration_is_reported(
     assert versions(db) == list(range(1, LATEST))  # nothing half-applied
     open_store(db).close()
     assert versions(db) == list(range(1, LATEST + 1))
+
+
+_OPEN_AT = """
+import sys, time
+from s1uvm.store import StoreError, open_store
+start = float(sys.argv[2])
+while time.time() < start:
+    pass
+try:
+    open_store(sys.argv[1]).close()
+    print("ok")
+except StoreError as exc:
+    print(exc)
+"""
+
+
+def test_processes_creating_one_database_together_all_succeed(tmp_path: Path) -> None:
+    """Switching a new file to WAL answers "locked" at once rather than waiting; several
+    syncs started together on a new database must still all open it."""
+    for round_ in range(6):
+        target = tmp_path / f"new{round_}.db"
+        start = str(time.time() + 1.0)
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", _OPEN_AT, str(target), start],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(3)
+        ]
+        assert [p.communicate(timeout=60)[0].strip() for p in procs] == ["ok"] * 3
+        assert versions(target) == list(range(1, LATEST + 1))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 from s1uvm.store._errors import StoreError
@@ -32,7 +33,7 @@ def connect(path: Path) -> sqlite3.Connection:
             where, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
         )
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(conn)
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
@@ -41,6 +42,23 @@ def connect(path: Path) -> sqlite3.Connection:
             conn.close()
         raise open_error(where, exc) from None
     return conn
+
+
+def _switch_to_wal(conn: sqlite3.Connection) -> None:
+    """Turning WAL on needs a moment of exclusive access, and SQLite answers "locked" at
+    once instead of calling the busy handler — two processes opening a new file together
+    would see it. Retry within the busy timeout, as every other statement waits."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.01
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            return
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorname", "") not in _BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.25)
 
 
 def open_error(where: str, exc: sqlite3.Error) -> StoreError:
