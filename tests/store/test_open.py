@@ -216,13 +216,6 @@ def test_a_read_only_database_file_is_refused(db: Path) -> None:
         os.chmod(db, 0o600)
 
 
-def test_postgres_urls_say_what_is_missing() -> None:
-    message = one_line_error("postgresql://localhost/s1uvm")
-    assert message.startswith(
-        "PostgreSQL needs the postgres extra; it is not available in this version"
-    )
-
-
 def test_an_old_sqlite_is_refused(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 22, 0))
     message = one_line_error(db)

@@ -4,7 +4,6 @@ nothing."""
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import msgspec
@@ -12,6 +11,7 @@ import pytest
 
 from s1uvm.model import asset_key
 from s1uvm.store import PageResult, Store
+from tests.databases import INTEGRITY_ERRORS
 from tests.store.rows import SOURCE_ID, asset, rejected, threat, vuln
 
 AGENT = "100000000000000001"
@@ -141,15 +141,24 @@ def test_ids_stay_text(store: Store, run: int, ident: str) -> None:
     for f in store.query_findings():
         assert (f["agent_id"], f["source_id"]) == (ident, ident)
     assert store.get_checkpoint("c1", "vulnerabilities") == {"last_id": ident}
-    kinds = {
-        r[0]
-        for r in store.conn.execute(
-            "SELECT typeof(agent_id) FROM assets UNION ALL SELECT typeof(site_id) FROM assets "
-            "UNION ALL SELECT typeof(source_id) FROM findings UNION ALL "
-            "SELECT typeof(agent_id) FROM findings UNION ALL "
-            "SELECT typeof(source_id) FROM rejected_records"
-        )
-    }
+    if store.dialect.name == "sqlite":  # typed by value: ask each stored value
+        kinds = {
+            r[0]
+            for r in store.conn.execute(
+                "SELECT typeof(agent_id) FROM assets UNION ALL SELECT typeof(site_id) FROM "
+                "assets UNION ALL SELECT typeof(source_id) FROM findings UNION ALL "
+                "SELECT typeof(agent_id) FROM findings UNION ALL "
+                "SELECT typeof(source_id) FROM rejected_records"
+            )
+        }
+    else:  # typed by column
+        kinds = {
+            r[0]
+            for r in store.conn.execute(
+                "SELECT data_type FROM information_schema.columns WHERE table_schema = "
+                "current_schema() AND column_name IN ('agent_id', 'site_id', 'source_id')"
+            )
+        }
     assert kinds == {"text"}
     assert next(store.query_assets(host=ident[-7:]))["agent_id"] == ident
 
@@ -299,7 +308,9 @@ def test_last_seen_is_the_sources_or_the_latest_write(store: Store, run: int) ->
 def test_assets_keep_their_id_and_first_sighting(store: Store, run: int) -> None:
     first = store.write_page(run, "c1", "assets", assets=[asset(AGENT)])
     (a1,) = store.query_assets()
-    same = store.write_page(run, "c1", "assets", assets=[asset(AGENT, last_active_at="x")])
+    same = store.write_page(
+        run, "c1", "assets", assets=[asset(AGENT, last_active_at="2026-01-02T03:04:05.000000Z")]
+    )
     moved = store.write_page(run, "c1", "assets", assets=[asset(AGENT, hostname="renamed")])
     (a2,) = store.query_assets()
     assert (first.created, same.unchanged, moved.updated) == (1, 1, 1)
@@ -414,7 +425,7 @@ def test_a_failing_page_writes_nothing_at_all(store: Store, run: int) -> None:
         store.counts(),
     )
     broken = msgspec.structs.replace(threat(AGENT, "3" * 18), title=None)  # NOT NULL
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(INTEGRITY_ERRORS):
         store.write_page(
             run,
             "c1",

@@ -7,20 +7,20 @@ import os
 import sqlite3
 from pathlib import Path
 
+from s1uvm.store import _postgres
+from s1uvm.store._dialect import POSTGRES
 from s1uvm.store._errors import StoreError
 from s1uvm.store._sqlite import connect, open_error
 from s1uvm.store._store import ASSET_COLUMNS, FINDING_COLUMNS, PageResult, Store
 
 
 def open_store(target: str | os.PathLike[str]) -> Store:
-    """A path opens (or creates) a SQLite database, migrated to this version's schema. Every
-    problem becomes a ``StoreError`` whose message is one line saying what to fix."""
+    """A path opens (or creates) a SQLite database, a ``postgresql://`` URL a PostgreSQL one;
+    either is migrated to this version's schema. Every problem becomes a ``StoreError``
+    whose message is one line saying what to fix."""
     text = os.fspath(target)
     if text.startswith(("postgresql://", "postgres://")):
-        raise StoreError(
-            "PostgreSQL needs the postgres extra; it is not available in this "
-            "version yet — use a file path for --db"
-        )
+        return _open_postgres(text)
     path = Path(text).expanduser()
     conn = connect(path)
     try:
@@ -31,6 +31,22 @@ def open_store(target: str | os.PathLike[str]) -> Store:
     except BaseException:
         conn.close()
         raise
+
+
+def _open_postgres(url: str) -> Store:
+    conn = _postgres.connect(url)
+    try:
+        return Store(conn, _postgres.shown_url(url), POSTGRES)
+    except StoreError:
+        conn.close()
+        raise
+    except Exception as exc:  # the driver's own errors: say what failed, in one line
+        conn.close()
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise StoreError(
+            f"cannot prepare the PostgreSQL database {_postgres.shown_url(url)}: {reason}; "
+            "check that the user may create tables in its schema"
+        ) from None
 
 
 __all__ = [

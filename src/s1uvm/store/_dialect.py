@@ -8,10 +8,10 @@ second store."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -34,6 +34,24 @@ def raw_text(raw: msgspec.Raw) -> str:
     return bytes(raw).decode("utf-8", "replace")
 
 
+class Connection(Protocol):
+    """What the store asks of a connection: sqlite3's own surface, which the PostgreSQL
+    connection mirrors."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Any: ...
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> Any: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Dialect:
     name: str
@@ -43,6 +61,12 @@ class Dialect:
     # instead of failing when its read lock would have to be upgraded halfway through a page.
     begin_write: str
     list_tables: str  # the names of the tables in the schema, one per row
+    # Taken first in the migration's transaction, so two processes opening a new database
+    # together migrate it once (SQLite's BEGIN IMMEDIATE already serialises them).
+    migration_lock: str
+    # Appended to the SELECT that picks a console to lease: PostgreSQL lets concurrent workers
+    # pass over each other's locked rows; SQLite's one writer needs nothing.
+    skip_locked: str
     lastrowid: bool  # the cursor tells a new row's id; otherwise INSERT … RETURNING
     native_json: bool  # the driver hands JSON columns back already decoded (jsonb)
     native_timestamps: bool  # the driver hands timestamps back as datetime (timestamptz)
@@ -124,6 +148,8 @@ SQLITE = Dialect(
     },
     placeholder="?",
     begin_write="BEGIN IMMEDIATE",
+    migration_lock="",
+    skip_locked="",
     list_tables=(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite!_%' "
         "ESCAPE '!'"
@@ -145,6 +171,8 @@ POSTGRES = Dialect(
     },
     placeholder="%s",
     begin_write="BEGIN",
+    migration_lock="SELECT pg_advisory_xact_lock(7150318226)",  # any fixed number of ours
+    skip_locked=" FOR UPDATE SKIP LOCKED",
     list_tables=(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
     ),

@@ -6,9 +6,7 @@ the dialect fills them in."""
 
 from __future__ import annotations
 
-import sqlite3
-
-from s1uvm.store._dialect import Dialect, utcnow
+from s1uvm.store._dialect import Connection, Dialect, utcnow
 from s1uvm.store._errors import StoreError
 
 SCHEMA_VERSION = (
@@ -136,7 +134,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 LATEST = len(MIGRATIONS)
 
 
-def migrate(conn: sqlite3.Connection, dialect: Dialect, location: str) -> int:
+def migrate(conn: Connection, dialect: Dialect, location: str) -> int:
     """Bring the schema to ``LATEST``; return the version found on opening. An up-to-date
     database is only read, so opening it never waits for a running sync's write lock."""
     found = _version(conn, dialect, location)
@@ -144,6 +142,8 @@ def migrate(conn: sqlite3.Connection, dialect: Dialect, location: str) -> int:
         return found
     conn.execute(dialect.begin_write)
     try:
+        if dialect.migration_lock:
+            conn.execute(dialect.migration_lock)
         conn.execute(dialect.ddl(SCHEMA_VERSION))
         current = _version(conn, dialect, location)  # again, now that we hold the lock
         for version in range(current + 1, LATEST + 1):
@@ -160,7 +160,7 @@ def migrate(conn: sqlite3.Connection, dialect: Dialect, location: str) -> int:
     return found
 
 
-def _version(conn: sqlite3.Connection, dialect: Dialect, location: str) -> int:
+def _version(conn: Connection, dialect: Dialect, location: str) -> int:
     tables = {str(r[0]) for r in conn.execute(dialect.list_tables)}
     if "schema_version" not in tables:
         if tables:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,7 +15,7 @@ from typing import Any
 import msgspec
 
 from s1uvm.model import AssetRow, FindingRow, Rejected, State, asset_key
-from s1uvm.store._dialect import SQLITE, TS_FORMAT, Dialect, json_text, raw_text, utcnow
+from s1uvm.store._dialect import SQLITE, TS_FORMAT, Connection, Dialect, json_text, raw_text, utcnow
 from s1uvm.store._migrations import migrate
 
 
@@ -159,7 +158,7 @@ def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterator[Sequence[str]]
 class Store:
     """One database. Not shared across threads; open one per worker."""
 
-    def __init__(self, conn: sqlite3.Connection, location: str, dialect: Dialect = SQLITE) -> None:
+    def __init__(self, conn: Connection, location: str, dialect: Dialect = SQLITE) -> None:
         self.conn = conn
         self.location = location
         self.dialect = dialect
@@ -183,7 +182,7 @@ class Store:
         self._history_insert = d.sql(_HISTORY_INSERT)
 
     # -- plumbing ------------------------------------------------------------------------------
-    def _x(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+    def _x(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.conn.execute(self.dialect.sql(sql), params)
 
     @contextlib.contextmanager
@@ -718,15 +717,21 @@ class Store:
     def _rows(self, sql: str, params: Sequence[Any]) -> Iterator[dict[str, Any]]:
         """Rows as dicts, straight from the cursor (never fetchall): JSON columns decoded,
         booleans as bool, timestamps as text."""
-        cur = self._x(sql, params)
-        names = [d[0] for d in cur.description]
+        stream = getattr(self.conn, "stream", None)  # PostgreSQL: a server-side cursor
+        rows: Iterator[Any]
+        if stream is not None:
+            rows = stream(self.dialect.sql(sql), params)
+            names: list[str] = next(rows)
+        else:
+            cur = self._x(sql, params)
+            names, rows = [d[0] for d in cur.description], cur
         d = self.dialect
         convert: list[tuple[str, Callable[[Any], Any]]] = [
             (n, d.json_out) for n in names if n in JSON_COLUMNS
         ] + [(n, d.bool_out) for n in names if n in BOOL_COLUMNS]
         if d.native_timestamps:
             convert += [(n, d.ts_out) for n in names if n == "at" or n.endswith("_at")]
-        for row in cur:
+        for row in rows:
             out = dict(zip(names, row, strict=True))
             for name, fn in convert:
                 out[name] = fn(out[name])
