@@ -17,6 +17,7 @@ from s1uvm.s1 import ApiToken, RateLimiter, S1Client
 from s1uvm.simulator import Console, SimConfig, SimulatorServer
 from s1uvm.store import Store, open_store
 from s1uvm.sync import run_connector
+from tests.databases import BACKENDS, database
 from tests.truth import served
 from tests.truth import vuln_key as truth_key
 
@@ -24,14 +25,17 @@ EPOCH = 1_780_000_000_000_000
 STEPS = (6, 24, 1, 48, 12, 72, 24, 3)
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> Iterator[tuple[Console, SimulatorServer, S1Client, Store]]:
+@pytest.fixture(params=BACKENDS)
+def env(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[Console, SimulatorServer, S1Client, Store]]:
     console = Console(SimConfig(seed=31, agents=160, epoch_us=EPOCH))
     with (
+        database(request.param, tmp_path) as target,
         SimulatorServer(console) as server,
         S1Client(server.url, ApiToken(console.token), limiter=RateLimiter()) as client,
     ):
-        store = open_store(tmp_path / "s.db")
+        store = open_store(target)
         try:
             yield console, server, client, store
         finally:

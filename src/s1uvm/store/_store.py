@@ -461,7 +461,7 @@ class Store:
                             (host or "").lower(),
                             set(self.dialect.json_out(mac) or ()),
                             life == "retired",
-                            active or "",
+                            self.dialect.ts_out(active) or "",
                         )
                     )
         out: dict[str, str] = {}
