@@ -103,7 +103,11 @@ def run_connector(
     inactive_days: int = 30,
     progress: Progress | None = None,
     clock: Callable[[], float] = time.monotonic,
+    stop: Callable[[], bool] | None = None,
 ) -> RunResult:
+    """One connector run. ``stop`` is asked after every committed page; when it says so, the
+    run ends there as ``partial`` (its checkpoint committed with that page), so a worker told
+    to shut down loses nothing and the next run resumes where this one stopped."""
     started = clock()
     result = RunResult(console, connector.name)
     counts = dict.fromkeys(COUNTS, 0)
@@ -116,6 +120,7 @@ def run_connector(
         result.mode = plan.mode
         run_id = store.start_run(console, connector.name, plan.mode)
         restarts = 0
+        stopped = False
         while True:
             walk = Walk(client, plan.path, plan.params, nested=plan.nested)
             try:
@@ -139,6 +144,9 @@ def run_connector(
                         counts[key] += int(getattr(written, key, 0))
                     if progress is not None:
                         progress(connector.name, counts["records"], walk.total)
+                    if stop is not None and stop():
+                        stopped = True
+                        break
                 break
             except InvalidCursor:
                 # The console forgot our place: start again from the last checkpoint
@@ -152,16 +160,19 @@ def run_connector(
                     connector.name,
                 )
                 plan = connector.plan(checkpoint, full=full, ctx=ctx)
-        result.complete = walk.complete
-        final = connector.final_checkpoint(checkpoint, plan, walk.complete, ctx)
+        complete = walk.complete and not stopped
+        result.complete = complete
+        final = connector.final_checkpoint(checkpoint, plan, complete, ctx)
         store.write_page(run_id, console, connector.name, checkpoint=final)
-        if plan.mode == "snapshot" and walk.complete:
+        if plan.mode == "snapshot" and complete:
             # Only a complete snapshot may close findings (model.md §6.3 rule 5).
             closed = store.close_missing(run_id, console)
             for key in ("fixed", "stale", "archived"):
                 counts[key] += int(getattr(closed, key, 0))
-        result.outcome = "success" if walk.complete else "partial"
-        if not walk.complete:
+        result.outcome = "success" if complete else "partial"
+        if stopped:
+            result.error = "stopped before the end; the next run resumes from the checkpoint"
+        elif not complete:
             result.error = f"the console stopped paging early ({walk.end})"
     except S1Error as err:
         result.error = err.message

@@ -11,6 +11,7 @@ from s1uvm.cli.commands import assets_cmd, check_cmd, findings_cmd, status_cmd, 
 from s1uvm.cli.demo import demo_cmd
 from s1uvm.cli.export import export_cmd
 from s1uvm.cli.simulator import simulator
+from s1uvm.cli.worker import worker_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,6 +28,7 @@ for command in (
     assets_cmd,
     findings_cmd,
     export_cmd,
+    worker_cmd,
     simulator,
 ):
     cli.add_command(command)

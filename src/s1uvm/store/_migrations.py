@@ -129,6 +129,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX assets_serial_key ON assets (console, lower(trim(serial_number)))",
         "CREATE INDEX assets_hostname_key ON assets (console, lower(hostname))",
     ),
+    (
+        # Workers share the consoles through these: who holds each one and until when, when
+        # it is next due, and how its last run went.
+        "ALTER TABLE consoles ADD COLUMN lease_owner {text}",
+        "ALTER TABLE consoles ADD COLUMN lease_expires_at {ts}",
+        "ALTER TABLE consoles ADD COLUMN heartbeat_at {ts}",
+        "ALTER TABLE consoles ADD COLUMN next_run_at {ts}",
+        "ALTER TABLE consoles ADD COLUMN last_started_at {ts}",
+        "ALTER TABLE consoles ADD COLUMN last_finished_at {ts}",
+        "ALTER TABLE consoles ADD COLUMN last_success_at {ts}",
+        "ALTER TABLE consoles ADD COLUMN last_outcome {text}",
+        "ALTER TABLE consoles ADD COLUMN last_worker {text}",
+    ),
 )
 
 LATEST = len(MIGRATIONS)

@@ -16,6 +16,7 @@ import msgspec
 
 from s1uvm.model import AssetRow, FindingRow, Rejected, State, asset_key
 from s1uvm.store._dialect import SQLITE, TS_FORMAT, Connection, Dialect, json_text, raw_text, utcnow
+from s1uvm.store._leases import Leases
 from s1uvm.store._migrations import migrate
 
 
@@ -281,6 +282,11 @@ class Store:
             ),
             (console, url, token_expires_at, scope, role, utcnow()),
         )
+
+    @property
+    def leases(self) -> Leases:
+        """How workers share the consoles (see ``_leases``)."""
+        return Leases(self)
 
     def consoles(self) -> list[dict[str, Any]]:
         return list(self._rows("SELECT * FROM consoles ORDER BY console", []))

@@ -1,0 +1,105 @@
+"""Console leases: how workers on one or many machines share the consoles through the database
+alone. A worker takes a due console whose lease is free or expired — on PostgreSQL with
+``FOR UPDATE SKIP LOCKED``, so two workers never wait on or take the same row; on SQLite the
+single writer lock does the same — renews the lease while it works, and hands it back with the
+time the console is next due. A worker that dies simply stops renewing: once its lease expires
+another worker takes the console and resumes from the checkpoints.
+
+Times come from the workers' clocks (UTC); a lease of minutes tolerates ordinary NTP skew."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from s1uvm.store._dialect import TS_FORMAT
+
+if TYPE_CHECKING:
+    from s1uvm.store._store import Store
+
+
+def at(seconds_from_now: float = 0.0) -> str:
+    """A time in the store's text form, ``seconds_from_now`` ahead."""
+    return (datetime.now(UTC) + timedelta(seconds=seconds_from_now)).strftime(TS_FORMAT)
+
+
+class Leases:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def register(self, consoles: Sequence[tuple[str, str]]) -> None:
+        """Make sure each (name, url) has a row to lease; existing rows are left as they are."""
+        s = self._store
+        insert = s.dialect.upsert(
+            "consoles", ("console", "url", "updated_at"), ("console",), keep=("url", "updated_at")
+        )
+        with s._transaction():
+            s.conn.executemany(insert, [(name, url, at()) for name, url in consoles])
+
+    def acquire(self, owner: str, names: Sequence[str], lease_seconds: float) -> str | None:
+        """Lease one of ``names`` that is due and not held (or whose holder stopped renewing),
+        the longest-waiting first; None when there is none."""
+        if not names:
+            return None
+        s = self._store
+        now = at()
+        marks = ", ".join("?" for _ in names)
+        with s._transaction():
+            row = s._x(
+                f"SELECT console FROM consoles WHERE console IN ({marks}) "
+                "AND (lease_owner IS NULL OR lease_expires_at < ?) "
+                "AND (next_run_at IS NULL OR next_run_at <= ?) "
+                "ORDER BY next_run_at IS NOT NULL, next_run_at, console LIMIT 1"
+                + s.dialect.skip_locked,
+                (*names, now, now),
+            ).fetchone()
+            if row is None:
+                return None
+            name = str(row[0])
+            s._x(
+                "UPDATE consoles SET lease_owner = ?, lease_expires_at = ?, heartbeat_at = ?, "
+                "last_started_at = ?, last_worker = ? WHERE console = ?",
+                (owner, at(lease_seconds), now, now, owner, name),
+            )
+        return name
+
+    def renew(self, owner: str, name: str, lease_seconds: float) -> bool:
+        """Extend the lease; False when it is no longer ours (it expired and was taken)."""
+        s = self._store
+        with s._transaction():
+            cur = s._x(
+                "UPDATE consoles SET lease_expires_at = ?, heartbeat_at = ? "
+                "WHERE console = ? AND lease_owner = ?",
+                (at(lease_seconds), at(), name, owner),
+            )
+            return bool(cur.rowcount == 1)
+
+    def release(self, owner: str, name: str, *, next_in: float, outcome: str) -> None:
+        """Hand the console back, due again in ``next_in`` seconds."""
+        s = self._store
+        now = at()
+        with s._transaction():
+            s._x(
+                "UPDATE consoles SET lease_owner = NULL, lease_expires_at = NULL, "
+                "next_run_at = ?, last_finished_at = ?, last_outcome = ?, "
+                "last_success_at = CASE WHEN ? THEN ? ELSE last_success_at END "
+                "WHERE console = ? AND lease_owner = ?",
+                (at(next_in), now, outcome, outcome == "success", now, name, owner),
+            )
+
+    def next_due(self, names: Sequence[str]) -> str | None:
+        """When the earliest of ``names`` is next due (None: one is due now or never ran)."""
+        if not names:
+            return None
+        s = self._store
+        marks = ", ".join("?" for _ in names)
+        row = s._x(
+            f"SELECT count(*) - count(next_run_at), min(next_run_at) FROM consoles "
+            f"WHERE console IN ({marks})",
+            tuple(names),
+        ).fetchone()
+        if row is None or row[0]:
+            return None
+        due: str | None = s.dialect.ts_out(row[1])
+        return due

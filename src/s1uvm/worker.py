@@ -1,0 +1,158 @@
+"""``s1uvm worker``: a long-running puller. Any number of workers, on one machine or many, share
+the configured consoles through the database (see ``store._leases``): each takes a due console,
+runs its enabled connectors while a heartbeat renews the lease, hands it back due again after
+``every``, and takes the next. Asked to stop (SIGTERM), it finishes the page in hand — committed
+with its checkpoint — records the run as partial, hands the console back due at once, and exits.
+Knows no SQL: it speaks to the store's public methods."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from s1uvm.check import token_info
+from s1uvm.config import ConsoleConfig
+from s1uvm.connectors import make
+from s1uvm.s1 import RetryPolicy, S1Client, S1Error
+from s1uvm.store import Store, open_store
+from s1uvm.sync import RunResult, run_connector
+
+log = logging.getLogger("s1uvm.worker")
+RETRY_FAILED_S = 900.0  # a failed console is tried again after this (or ``every``, if sooner)
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    every: float = 3600.0  # seconds between two runs of one console
+    lease: float = 120.0  # seconds a lease lasts without a heartbeat
+    poll: float = 10.0  # seconds between looks for a due console when none is
+    once: bool = False  # run what is due, then exit instead of waiting
+    owner: str = field(default_factory=default_owner)
+    inactive_days: int = 30
+
+
+class _Heartbeat(threading.Thread):
+    """Renews one lease every third of its length, on its own connection; sets ``lost`` when
+    the lease was taken by another worker (ours had expired), so the run stops at its next
+    page instead of writing alongside the new holder."""
+
+    def __init__(self, db: str, owner: str, console: str, lease: float) -> None:
+        super().__init__(name=f"heartbeat-{console}", daemon=True)
+        self.db, self.owner, self.console, self.lease = db, owner, console, lease
+        self.done = threading.Event()
+        self.lost = threading.Event()
+
+    def run(self) -> None:
+        store = open_store(self.db)
+        try:
+            while not self.done.wait(self.lease / 3):
+                try:
+                    ok = store.leases.renew(self.owner, self.console, self.lease)
+                except Exception as exc:  # a database hiccup: try again at the next beat
+                    log.warning("%s: heartbeat failed (%s)", self.console, exc)
+                    continue
+                if not ok:
+                    log.warning("%s: lease lost to another worker; stopping", self.console)
+                    self.lost.set()
+                    return
+        finally:
+            store.close()
+
+
+class Worker:
+    def __init__(
+        self,
+        consoles: Sequence[ConsoleConfig],
+        db: str,
+        options: WorkerOptions,
+        *,
+        report: Callable[[RunResult], None] = lambda r: None,
+    ) -> None:
+        self.consoles = {c.name: c for c in consoles}
+        self.db = db
+        self.options = options
+        self.report = report
+        self._stop = threading.Event()
+        self.runs = 0  # console runs completed by this worker
+
+    def stop(self) -> None:
+        """Finish the page in hand, hand the console back, and return from ``run``."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> None:
+        opts = self.options
+        store = open_store(self.db)
+        try:
+            store.leases.register([(c.name, c.url) for c in self.consoles.values()])
+            names = sorted(self.consoles)
+            while not self._stop.is_set():
+                name = store.leases.acquire(opts.owner, names, opts.lease)
+                if name is None:
+                    if opts.once:
+                        return
+                    self._stop.wait(opts.poll)
+                    continue
+                outcome = self._run_console(store, self.consoles[name])
+                if outcome == "stopped":
+                    next_in = 0.0  # due at once: another worker (or our restart) resumes it
+                elif outcome == "success":
+                    next_in = opts.every
+                else:
+                    next_in = min(opts.every, RETRY_FAILED_S)
+                store.leases.release(opts.owner, name, next_in=next_in, outcome=outcome)
+                self.runs += 1
+        finally:
+            store.close()
+
+    def _run_console(self, store: Store, console: ConsoleConfig) -> str:
+        beat = _Heartbeat(self.db, self.options.owner, console.name, self.options.lease)
+        beat.start()
+        results: list[RunResult] = []
+        try:
+            with S1Client(
+                console.url, console.token, ca_bundle=console.ca_bundle, retry=RetryPolicy()
+            ) as client:
+                _record_token(store, console, client)
+                for name in console.connectors:
+                    if self._stop.is_set() or beat.lost.is_set():
+                        break
+                    result = run_connector(
+                        store,
+                        client,
+                        make(name),
+                        console.name,
+                        inactive_days=self.options.inactive_days,
+                        stop=lambda: self._stop.is_set() or beat.lost.is_set(),
+                    )
+                    results.append(result)
+                    self.report(result)
+                    if result.error_type == "AuthenticationError":
+                        break  # the other connectors would fail the same way
+        finally:
+            beat.done.set()
+            beat.join()
+        if self._stop.is_set() or beat.lost.is_set():
+            return "stopped"
+        if results and all(r.outcome == "success" for r in results):
+            return "success"
+        return "failed" if all(r.outcome == "failed" for r in results) else "partial"
+
+
+def _record_token(store: Store, console: ConsoleConfig, client: S1Client) -> None:
+    try:
+        info = token_info(client)
+    except S1Error:
+        return  # the connectors will say what is wrong
+    store.record_console(console.name, console.url, info.expires_at, info.scope, info.role)

@@ -1,0 +1,245 @@
+"""Workers sharing consoles through one database: three workers and six simulated consoles sync
+each console exactly once per cycle; a worker SIGKILLed mid-sync is replaced by another once
+its lease expires, with nothing lost or duplicated; SIGTERM ends a worker at a page boundary
+with the console handed back. Real processes, real HTTP, real databases."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from s1uvm.s1 import ApiToken, RateLimiter, S1Client
+from s1uvm.simulator import Console, SimConfig, SimulatorServer
+from s1uvm.store import Store, open_store
+from tests.databases import BACKENDS, database
+from tests.truth import served, vuln_key
+
+CONNECTORS = ("assets", "threats", "vulnerabilities")
+
+
+@pytest.fixture(params=BACKENDS)
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with database(request.param, tmp_path) as where:
+        yield where
+
+
+class Fleet:
+    """Simulated consoles, the config file naming them, and worker processes."""
+
+    def __init__(self, tmp_path: Path, db: str, consoles: list[Console]) -> None:
+        self.db = db
+        self.stack = ExitStack()
+        self.servers = [self.stack.enter_context(SimulatorServer(c)) for c in consoles]
+        self.consoles = consoles
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("S1_", "S1UVM_"))}
+        lines = []
+        for i, (console, server) in enumerate(zip(consoles, self.servers, strict=True)):
+            self.env[f"S1_TOKEN_{i}"] = console.token
+            lines += [
+                "[[console]]",
+                f'name = "c{i}"',
+                f'url = "{server.url}"',
+                f'token_env = "S1_TOKEN_{i}"',
+                "",
+            ]
+        self.config = tmp_path / "s1uvm.toml"
+        self.config.write_text("\n".join(lines))
+        self.procs: list[subprocess.Popen[str]] = []
+
+    def worker(self, name: str, *extra: str) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "s1uvm", "worker", "--config", str(self.config)),
+                *("--db", self.db, "--id", name, "--poll", "0.2s", *extra),
+            ],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def close(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            p.communicate()
+        self.stack.close()
+
+
+def wait_for(what: Callable[[], bool], timeout: float, why: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not what():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {why}")
+        time.sleep(0.2)
+
+
+def consoles_row(db: str) -> dict[str, dict[str, Any]]:
+    store = open_store(db)
+    try:
+        return {c["console"]: c for c in store.consoles()}
+    finally:
+        store.close()
+
+
+def all_succeeded(db: str, names: list[str]) -> bool:
+    rows = consoles_row(db)
+    return all(rows.get(n, {}).get("last_success_at") for n in names)
+
+
+def check_truth(store: Store, name: str, url: str, token: str) -> None:
+    """The store holds exactly what console ``name`` serves: every record once."""
+    with S1Client(url, ApiToken(token), limiter=RateLimiter()) as c:
+        agents = {a["id"] for a in served(c, "/agents", isDecommissioned="true,false")}
+        threats = {t["id"] for t in served(c, "/threats")}
+        vulns = {vuln_key(name, r) for r in served(c, "/application-management/risks")}
+    assert {a["agent_id"] for a in store.query_assets(console=name)} == agents
+    mine = list(store.query_findings(console=name))
+    assert {f["source_id"] for f in mine if f["kind"] == "threat"} == threats
+    open_vulns = {
+        f["finding_id"]
+        for f in mine
+        if f["kind"] == "vulnerability" and f["state"] in ("open", "reopened")
+    }
+    assert open_vulns == vulns
+    created = Counter(
+        h["finding_id"]
+        for f in mine
+        for h in store.history(f["finding_id"])
+        if h["event_type"] == "created"
+    )
+    assert set(created.values()) == {1}  # created once, never twice
+
+
+def test_three_workers_sync_six_consoles_exactly_once_per_cycle(
+    tmp_path: Path, target: str
+) -> None:
+    consoles = [Console(SimConfig(seed=100 + i, agents=60 + 20 * i)) for i in range(6)]
+    fleet = Fleet(tmp_path, target, consoles)
+    names = [f"c{i}" for i in range(6)]
+    try:
+        workers = [fleet.worker(f"w{i}", "--every", "1h", "--lease", "20s") for i in range(3)]
+        wait_for(lambda: all_succeeded(target, names), 240, "every console to sync once")
+        time.sleep(1.0)  # a second cycle must not start within the hour
+        for w in workers:
+            w.send_signal(signal.SIGTERM)
+        outputs = [w.communicate(timeout=60) for w in workers]
+        assert [w.returncode for w in workers] == [0, 0, 0], outputs
+        check_cycle(target, names, fleet)
+    finally:
+        fleet.close()
+
+
+def check_cycle(target: str, names: list[str], fleet: Fleet) -> None:
+    store = open_store(target)
+    try:
+        runs = Counter((r["console"], r["connector"], r["outcome"]) for r in store.runs(limit=999))
+        assert runs == Counter({(n, c, "success"): 1 for n in names for c in CONNECTORS})
+        rows = {c["console"]: c for c in store.consoles()}
+        for i, name in enumerate(names):
+            row = rows[name]
+            assert row["lease_owner"] is None and row["last_outcome"] == "success"
+            assert row["last_worker"] in ("w0", "w1", "w2")
+            assert row["next_run_at"] > row["last_success_at"]  # due again in an hour
+            check_truth(store, name, fleet.servers[i].url, fleet.consoles[i].token)
+    finally:
+        store.close()
+
+
+def test_a_killed_workers_console_is_taken_over_with_nothing_lost(
+    tmp_path: Path, target: str
+) -> None:
+    console = Console(SimConfig(seed=7, agents=2500, risks_per_agent=16))
+    fleet = Fleet(tmp_path, target, [console])
+    try:
+        first = fleet.worker("doomed", "--lease", "3s")
+
+        def midway() -> bool:
+            store = open_store(target)
+            try:
+                return bool(sum(store.counts()["vulnerabilities"].values()) > 0)
+            finally:
+                store.close()
+
+        wait_for(midway, 120, "the first worker to write some pages")
+        first.send_signal(signal.SIGKILL)
+        first.communicate()
+        held = consoles_row(target)["c0"]
+        assert held["lease_owner"] == "doomed" and held["last_success_at"] is None
+        rescuers = [fleet.worker(f"r{i}", "--lease", "3s") for i in range(2)]
+        wait_for(lambda: all_succeeded(target, ["c0"]), 240, "another worker to finish c0")
+        for w in rescuers:
+            w.send_signal(signal.SIGTERM)
+        outputs = [w.communicate(timeout=60) for w in rescuers]
+        assert [w.returncode for w in rescuers] == [0, 0], outputs
+        store = open_store(target)
+        try:
+            row = store.consoles()[0]
+            assert row["last_worker"] in ("r0", "r1") and row["last_outcome"] == "success"
+            runs = store.runs(limit=999)
+            # The killed vulnerability snapshot is on record as aborted; the rescuer's runs of
+            # every connector succeeded.
+            assert [r["connector"] for r in runs if r["outcome"] == "aborted"] == [
+                "vulnerabilities"
+            ]
+            last = {r["connector"]: r for r in reversed(runs)}
+            assert {c: r["outcome"] for c, r in last.items()} == dict.fromkeys(
+                CONNECTORS, "success"
+            )
+            check_truth(store, "c0", fleet.servers[0].url, console.token)
+        finally:
+            store.close()
+    finally:
+        fleet.close()
+
+
+def test_sigterm_stops_at_a_page_boundary_and_hands_the_console_back(
+    tmp_path: Path, target: str
+) -> None:
+    console = Console(SimConfig(seed=8, agents=2500, risks_per_agent=16))
+    fleet = Fleet(tmp_path, target, [console])
+    try:
+        worker = fleet.worker("polite", "--connectors", "vulnerabilities")
+
+        def writing() -> bool:
+            store = open_store(target)
+            try:
+                return bool(store.counts()["findings_total"] > 0)
+            finally:
+                store.close()
+
+        wait_for(writing, 120, "the worker to write some pages")
+        worker.send_signal(signal.SIGTERM)
+        _, err = worker.communicate(timeout=60)
+        assert worker.returncode == 0, err
+        assert "stopping after the current page" in err
+        store = open_store(target)
+        try:
+            (run,) = store.runs()
+            assert run["outcome"] == "partial" and "stopped before the end" in run["error"]
+            assert not run["complete_snapshot"]
+            assert run["records"] > 0 and run["records"] % 1000 == 0  # whole pages only
+            row = store.consoles()[0]
+            assert row["lease_owner"] is None and row["last_outcome"] == "stopped"
+            assert row["last_success_at"] is None
+        finally:
+            store.close()
+        # Due at once: the next worker picks it up and completes it.
+        again = fleet.worker("next", "--connectors", "vulnerabilities", "--once")
+        _, err = again.communicate(timeout=240)
+        assert again.returncode == 0, err
+    finally:
+        fleet.close()
+    assert consoles_row(target)["c0"]["last_outcome"] == "success"
