@@ -78,6 +78,19 @@ class Fleet:
         self.stack.close()
 
 
+def status(fleet: Fleet, target: str) -> str:
+    """What ``s1uvm status`` prints about the consoles and their workers."""
+    done = subprocess.run(
+        [sys.executable, "-m", "s1uvm", "status", "--db", target],
+        env=fleet.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout
+
+
 def wait_for(what: Callable[[], bool], timeout: float, why: str) -> None:
     deadline = time.monotonic() + timeout
     while not what():
@@ -138,6 +151,8 @@ def test_three_workers_sync_six_consoles_exactly_once_per_cycle(
         outputs = [w.communicate(timeout=60) for w in workers]
         assert [w.returncode for w in workers] == [0, 0, 0], outputs
         check_cycle(target, names, fleet)
+        shown = status(fleet, target)
+        assert shown.count(", next due ") == 6 and "held by" not in shown
     finally:
         fleet.close()
 
@@ -178,6 +193,8 @@ def test_a_killed_workers_console_is_taken_over_with_nothing_lost(
         first.communicate()
         held = consoles_row(target)["c0"]
         assert held["lease_owner"] == "doomed" and held["last_success_at"] is None
+        shown = status(fleet, target)
+        assert "c0: " in shown and "last success never, held by worker doomed until" in shown
         rescuers = [fleet.worker(f"r{i}", "--lease", "3s") for i in range(2)]
         wait_for(lambda: all_succeeded(target, ["c0"]), 240, "another worker to finish c0")
         for w in rescuers:

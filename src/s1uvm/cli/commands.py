@@ -190,7 +190,7 @@ def status_cmd(as_json: bool, **opts: Any) -> None:
         )
         click.echo(
             f"console {c['console']}: {c['url']} (scope {c.get('scope') or '?'}, "
-            f"role {c.get('role') or '?'}); {note}"
+            f"role {c.get('role') or '?'}); {note}; {_schedule(c)}"
         )
     if not runs:
         click.echo("no sync has run yet: s1uvm sync --url ... (see s1uvm check)")
@@ -205,6 +205,18 @@ def status_cmd(as_json: bool, **opts: Any) -> None:
             + (f"; checkpoint {json.dumps(r.get('checkpoint'))}" if r.get("checkpoint") else "")
         )
     click.echo("counts: " + json.dumps(counts, default=str))
+
+
+def _schedule(c: dict[str, Any]) -> str:
+    """Who holds the console and when it last succeeded (workers), in a few words."""
+    parts = [f"last success {c.get('last_success_at') or 'never'}"]
+    if c.get("lease_owner"):
+        parts.append(f"held by worker {c['lease_owner']} until {c.get('lease_expires_at')}")
+    elif c.get("next_run_at"):
+        parts.append(f"next due {c['next_run_at']}")
+    if c.get("last_outcome") and c.get("last_outcome") != "success":
+        parts.append(f"last worker run {c['last_outcome']}")
+    return ", ".join(parts)
 
 
 def _lifecycle_counts(counts: dict[str, Any]) -> str:
