@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from s1uvm.connectors import Connector, Context
-from s1uvm.connectors.base import fmt
+from s1uvm.connectors import Connector, Context, make
+from s1uvm.connectors.base import Plan, fmt
 from s1uvm.model import AssetRow, FindingRow, Rejected
-from s1uvm.s1 import InvalidCursor, S1Client, S1Error, Walk
+from s1uvm.s1 import Fetcher, InvalidCursor, PermissionDenied, S1Client, S1Error, Walk, site_ids
 
 log = logging.getLogger("s1uvm.sync")
+PARTITION_WORKERS = 4  # partitions of one snapshot fetched at once (all under one rate limit)
 MAX_CURSOR_RESTARTS = 5  # a cursor expiring more often than this is not a passing fault
 COUNTS = (
     "records",
@@ -53,6 +55,8 @@ class PageStore(Protocol):
     ) -> dict[str, Any] | None: ...
 
     def close_missing(self, run_id: int, console: str) -> Any: ...
+
+    def close(self) -> None: ...
 
     def write_page(
         self,
@@ -93,6 +97,23 @@ def console_now(client: S1Client) -> str:
     return fmt(now)
 
 
+def partitions(client: S1Client, plan: Plan) -> list[Plan]:
+    """The plan as independent partitions (one per site) when it allows them and the token
+    sees more than one site; otherwise the plan itself."""
+    if plan.partition is None:
+        return [plan]
+    try:
+        sites = site_ids(client)
+    except PermissionDenied:
+        return [plan]
+    if len(sites) < 2 or not all(s.isdigit() for s in sites):
+        return [plan]  # one site, or ids a filter would not take: one walk covers it
+    return [
+        dataclasses.replace(plan, params={**plan.params, plan.partition: site}, partition=None)
+        for site in sites
+    ]
+
+
 def run_connector(
     store: PageStore,
     client: S1Client,
@@ -111,7 +132,7 @@ def run_connector(
     started = clock()
     result = RunResult(console, connector.name)
     counts = dict.fromkeys(COUNTS, 0)
-    before = dataclasses.asdict(client.stats)
+    before = client.stats.snapshot()
     run_id: int | None = None
     try:
         ctx = Context(console, console_now(client), inactive_days)
@@ -122,9 +143,12 @@ def run_connector(
         restarts = 0
         stopped = False
         while True:
-            walk = Walk(client, plan.path, plan.params, nested=plan.nested)
+            fetch = Fetcher(
+                [Walk(client, p.path, p.params, nested=p.nested) for p in partitions(client, plan)],
+                workers=PARTITION_WORKERS,
+            )
             try:
-                for page in walk:
+                for page in fetch:
                     batch = connector.transform(page.items, ctx)
                     checkpoint = (
                         connector.page_checkpoint(checkpoint, batch, plan, ctx) or checkpoint
@@ -143,7 +167,7 @@ def run_connector(
                     for key in ("created", "updated", "unchanged", "rejected", "fixed", "reopened"):
                         counts[key] += int(getattr(written, key, 0))
                     if progress is not None:
-                        progress(connector.name, counts["records"], walk.total)
+                        progress(connector.name, counts["records"], fetch.total)
                     if stop is not None and stop():
                         stopped = True
                         break
@@ -160,7 +184,9 @@ def run_connector(
                     connector.name,
                 )
                 plan = connector.plan(checkpoint, full=full, ctx=ctx)
-        complete = walk.complete and not stopped
+            finally:
+                fetch.close()
+        complete = fetch.complete and not stopped
         result.complete = complete
         final = connector.final_checkpoint(checkpoint, plan, complete, ctx)
         store.write_page(run_id, console, connector.name, checkpoint=final)
@@ -173,13 +199,13 @@ def run_connector(
         if stopped:
             result.error = "stopped before the end; the next run resumes from the checkpoint"
         elif not complete:
-            result.error = f"the console stopped paging early ({walk.end})"
+            result.error = f"the console stopped paging early ({fetch.end})"
     except S1Error as err:
         result.error = err.message
         result.error_type = type(err).__name__
         result.outcome = "partial" if counts["pages"] else "failed"
     finally:
-        after = dataclasses.asdict(client.stats)
+        after = client.stats.snapshot()
         counts.update(
             {k: int(after[k] - before[k]) for k in ("requests", "retries", "throttled", "bytes")}
         )
@@ -194,3 +220,51 @@ def run_connector(
                 result.error,
             )
     return result
+
+
+def run_console(
+    console: str,
+    connectors: Sequence[str],
+    *,
+    open_store: Callable[[], PageStore],
+    open_client: Callable[[], S1Client],
+    full: bool = False,
+    inactive_days: int = 30,
+    progress: Progress | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> list[RunResult]:
+    """The console's connectors side by side, each in its own thread with its own store
+    connection and client (so each run's request figures are its own); the clients of one
+    token share its rate limiter, so together they stay within the console's limits. Results
+    come back in the order asked; an unexpected error (not the console's) is raised here."""
+    results: dict[str, RunResult] = {}
+    errors: list[BaseException] = []
+
+    def one(name: str) -> None:
+        try:
+            store = open_store()
+            try:
+                with open_client() as client:
+                    results[name] = run_connector(
+                        store,
+                        client,
+                        make(name),
+                        console,
+                        full=full,
+                        inactive_days=inactive_days,
+                        progress=progress,
+                        stop=stop,
+                    )
+            finally:
+                store.close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(n,), name=f"sync-{n}") for n in connectors]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return [results[n] for n in connectors]

@@ -7,6 +7,7 @@ Knows no SQL: it speaks to the store's public methods."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -16,10 +17,9 @@ from dataclasses import dataclass, field
 
 from s1uvm.check import token_info
 from s1uvm.config import ConsoleConfig
-from s1uvm.connectors import make
 from s1uvm.s1 import RetryPolicy, S1Client, S1Error
 from s1uvm.store import Store, open_store
-from s1uvm.sync import RunResult, run_connector
+from s1uvm.sync import RunResult, run_console
 
 log = logging.getLogger("s1uvm.worker")
 RETRY_FAILED_S = 900.0  # a failed console is tried again after this (or ``every``, if sooner)
@@ -121,25 +121,18 @@ class Worker:
         beat.start()
         results: list[RunResult] = []
         try:
-            with S1Client(
-                console.url, console.token, ca_bundle=console.ca_bundle, retry=RetryPolicy()
-            ) as client:
+            with _client(console) as client:
                 _record_token(store, console, client)
-                for name in console.connectors:
-                    if self._stop.is_set() or beat.lost.is_set():
-                        break
-                    result = run_connector(
-                        store,
-                        client,
-                        make(name),
-                        console.name,
-                        inactive_days=self.options.inactive_days,
-                        stop=lambda: self._stop.is_set() or beat.lost.is_set(),
-                    )
-                    results.append(result)
-                    self.report(result)
-                    if result.error_type == "AuthenticationError":
-                        break  # the other connectors would fail the same way
+            results = run_console(
+                console.name,
+                console.connectors,
+                open_store=lambda: open_store(self.db),
+                open_client=functools.partial(_client, console),
+                inactive_days=self.options.inactive_days,
+                stop=lambda: self._stop.is_set() or beat.lost.is_set(),
+            )
+            for result in results:
+                self.report(result)
         finally:
             beat.done.set()
             beat.join()
@@ -148,6 +141,10 @@ class Worker:
         if results and all(r.outcome == "success" for r in results):
             return "success"
         return "failed" if all(r.outcome == "failed" for r in results) else "partial"
+
+
+def _client(console: ConsoleConfig) -> S1Client:
+    return S1Client(console.url, console.token, ca_bundle=console.ca_bundle, retry=RetryPolicy())
 
 
 def _record_token(store: Store, console: ConsoleConfig, client: S1Client) -> None:

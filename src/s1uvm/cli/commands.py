@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import sys
 from collections.abc import Iterable, Iterator
@@ -22,9 +23,8 @@ from s1uvm.cli.common import (
     settings,
 )
 from s1uvm.config import ConsoleConfig
-from s1uvm.connectors import make
 from s1uvm.s1 import RetryPolicy, S1Client, S1Error
-from s1uvm.sync import RunResult, run_connector
+from s1uvm.sync import RunResult, run_console
 
 MARK = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
 
@@ -97,21 +97,19 @@ def sync_consoles(
         for console in cfg_consoles:
             with client_for(console) as client, progress_for(quiet) as progress:
                 _record_token(store, console, client, quiet)
-                for name in console.connectors:
-                    result = run_connector(
-                        store,
-                        client,
-                        make(name),
-                        console.name,
-                        full=full,
-                        progress=progress,
-                        inactive_days=inactive_days,
-                    )
-                    results.append(result)
-                    progress.done(name)
+                done = run_console(
+                    console.name,
+                    console.connectors,
+                    open_store=lambda: _open(db),
+                    open_client=functools.partial(client_for, console),
+                    full=full,
+                    inactive_days=inactive_days,
+                    progress=progress,
+                )
+                for result in done:
+                    progress.done(result.connector)
                     click.echo(summary_line(result), err=quiet)
-                    if result.error_type == "AuthenticationError":
-                        break  # the other connectors would fail the same way
+                results += done
     finally:
         store.close()
     return results

@@ -4,27 +4,33 @@ still print)."""
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 
 class Progress:
+    """Called from each connector's thread; one lock keeps the bars consistent."""
+
     def __init__(self, bar: Any) -> None:
         self.bar = bar
         self.tasks: dict[str, Any] = {}
+        self._lock = threading.Lock()
 
     def __call__(self, connector: str, records: int, total: int | None) -> None:
         if self.bar is None:
             return
-        task = self.tasks.get(connector)
-        if task is None:
-            task = self.tasks[connector] = self.bar.add_task(connector, total=total)
-        self.bar.update(task, completed=records, total=total)
+        with self._lock:
+            task = self.tasks.get(connector)
+            if task is None:
+                task = self.tasks[connector] = self.bar.add_task(connector, total=total)
+            self.bar.update(task, completed=records, total=total)
 
     def done(self, connector: str) -> None:
-        if self.bar is not None and connector in self.tasks:
-            self.bar.remove_task(self.tasks.pop(connector))
+        with self._lock:
+            if self.bar is not None and connector in self.tasks:
+                self.bar.remove_task(self.tasks.pop(connector))
 
 
 @contextmanager

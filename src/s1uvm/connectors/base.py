@@ -32,6 +32,9 @@ class Plan:
     params: dict[str, Any]
     mode: str  # "incremental" | "full" | "snapshot"
     nested: str | None = None
+    # A snapshot that may be fetched as independent partitions, one per site, side by side:
+    # the filter that takes one site id. The sync engine lists the sites.
+    partition: str | None = None
 
 
 @dataclass(slots=True)

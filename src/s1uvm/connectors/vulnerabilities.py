@@ -95,7 +95,7 @@ class VulnerabilitiesConnector:
     name = NAME
 
     def plan(self, checkpoint: dict[str, Any] | None, *, full: bool, ctx: Context) -> Plan:
-        return Plan("/application-management/risks", {}, "snapshot")
+        return Plan("/application-management/risks", {}, "snapshot", partition="siteIds")
 
     def transform(self, items: list[msgspec.Raw], ctx: Context) -> Batch:
         rows, rejected = normalise_page(items, RISK.decode, to_row, ctx, NAME)

@@ -17,9 +17,11 @@ from s1uvm.s1._errors import (
     TLSError,
     TransportError,
 )
+from s1uvm.s1._fetch import Fetcher
 from s1uvm.s1._paging import PAGE_SIZE, Page, Walk
 from s1uvm.s1._ratelimit import RateLimiter, shared_limiter
 from s1uvm.s1._retry import RetryPolicy
+from s1uvm.s1._scope import site_ids
 from s1uvm.s1._token import ApiToken, TokenError
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "PAGE_SIZE",
     "ApiToken",
     "AuthenticationError",
+    "Fetcher",
     "InvalidCursor",
     "MalformedResponse",
     "Page",
@@ -44,4 +47,5 @@ __all__ = [
     "TransportError",
     "Walk",
     "shared_limiter",
+    "site_ids",
 ]

@@ -7,9 +7,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import ssl
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -38,12 +39,27 @@ T = TypeVar("T")
 
 @dataclass(slots=True)
 class Stats:
-    """What the client did, for a run's figures."""
+    """What the client did, for a run's figures. Counted under a lock: a connector's
+    partitions share one client from several threads."""
 
     requests: int = 0
     retries: int = 0
     throttled: int = 0  # 429s received
     bytes: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + n)
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                "requests": self.requests,
+                "retries": self.retries,
+                "throttled": self.throttled,
+                "bytes": self.bytes,
+            }
 
 
 def _tls_context(ca_bundle: str | None) -> ssl.SSLContext:
@@ -152,13 +168,13 @@ class S1Client:
                     ) from None
             except S1Error as err:
                 if isinstance(err, RateLimited):
-                    self.stats.throttled += 1
+                    self.stats.count("throttled")
                     self.limiter.throttled(endpoint)
                     retry_after = err.retry_after
                 if not err.retryable or attempt >= self.retry.attempts:
                     raise
                 wait = self.retry.delay(attempt, retry_after)
-                self.stats.retries += 1
+                self.stats.count("retries")
                 log.info(
                     "%s %s failed (%s); retry %d in %.1fs", method, path, err.message, attempt, wait
                 )
@@ -167,7 +183,7 @@ class S1Client:
     def _send(
         self, method: str, path: str, params: dict[str, Any] | None, json_body: bytes | None
     ) -> bytes:
-        self.stats.requests += 1
+        self.stats.count("requests")
         headers = {"Content-Type": "application/json"} if json_body is not None else None
         try:
             response = self._http.request(
@@ -189,7 +205,7 @@ class S1Client:
                 f"cannot reach {self.url}: {_short(exc)}; check the Server URL and the network",
                 endpoint=path,
             ) from None
-        self.stats.bytes += len(body)
+        self.stats.count("bytes", len(body))
         date = response.headers.get("date")
         if date:
             with contextlib.suppress(TypeError, ValueError):
