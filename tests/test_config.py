@@ -142,6 +142,7 @@ connectors = ["threats", "assets"]
 name = "us"
 url = "usea1-partners.sentinelone.net"
 token_env = "US_TOKEN"
+site_ids = ["1234567890123456789", 17]
 """)
     s = load(config=str(cfg), env={"US_TOKEN": TOKEN + "us"})
     eu, us = s.consoles
@@ -156,6 +157,7 @@ token_env = "US_TOKEN"
         ("assets", "threats", "vulnerabilities"),
     )
     assert us.token.reveal() == TOKEN + "us"
+    assert (eu.scope, us.scope) == ({}, {"siteIds": "1234567890123456789,17"})
 
 
 @pytest.mark.parametrize(
@@ -169,6 +171,20 @@ token_env = "US_TOKEN"
         (
             "[[console]]\nurl = 'https://a.sentinelone.net'\ntoken_env = 'T'\nconnectors = ['x']",
             "unknown connector",
+        ),
+        (
+            "[[console]]\nurl = 'https://a.sentinelone.net'\ntoken_env = 'T'\n"
+            "site_ids = ['1']\naccount_ids = ['2']",
+            "site_ids or account_ids, not both",
+        ),
+        (
+            "[[console]]\nurl = 'https://a.sentinelone.net'\ntoken_env = 'T'\n"
+            "site_ids = ['my-site']",
+            "not an id",
+        ),
+        (
+            "[[console]]\nurl = 'https://a.sentinelone.net'\ntoken_env = 'T'\naccount_ids = '7'",
+            "must be a non-empty list",
         ),
     ],
 )

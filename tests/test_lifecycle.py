@@ -110,14 +110,24 @@ def test_the_store_follows_the_console_through_many_steps(
 def test_a_partial_snapshot_closes_nothing(
     env: tuple[Console, SimulatorServer, S1Client, Store],
 ) -> None:
-    console, server, client, store = env
-    sync(store, client)
-    before = {f["finding_id"]: f["state"] for f in store.query_findings(kind="vulnerability")}
-    httpx2.post(f"{server.url}/_sim/advance", json={"hours": 72}).raise_for_status()
-    console.set_faults("repeat-cursor:1.0:risks")  # the walk cannot finish
-    result = run_connector(store, client, make("vulnerabilities"), "sim")
+    _, _, _, store = env
+    # One site, so the snapshot is one walk of several pages (not per-site partitions of one
+    # page each) and a cursor fault can stop it midway.
+    console = Console(
+        SimConfig(seed=31, agents=160, epoch_us=EPOCH, sites_per_account=1, accounts=1)
+    )
+    with (
+        SimulatorServer(console) as server,
+        S1Client(server.url, ApiToken(console.token), limiter=RateLimiter()) as client,
+    ):
+        sync(store, client)
+        before = {f["finding_id"]: f["state"] for f in store.query_findings(kind="vulnerability")}
+        httpx2.post(f"{server.url}/_sim/advance", json={"hours": 72}).raise_for_status()
+        console.set_faults("repeat-cursor:1.0:risks")  # the walk cannot finish
+        result = run_connector(store, client, make("vulnerabilities"), "sim")
     assert result.outcome == "partial"
     assert not result.complete
+    assert result.counts["pages"] >= 1
     after = {f["finding_id"]: f["state"] for f in store.query_findings(kind="vulnerability")}
     assert all(after[k] == v for k, v in before.items()), "no finding was closed"
     (run,) = [r for r in store.last_runs() if r["connector"] == "vulnerabilities"]

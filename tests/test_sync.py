@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from s1uvm.connectors import make
+from s1uvm.connectors.base import Context
 from s1uvm.s1 import ApiToken, RateLimiter, S1Client
 from s1uvm.simulator import Console, SimConfig, SimulatorServer
 from s1uvm.store import Store, open_store
-from s1uvm.sync import run_connector
+from s1uvm.sync import partitions, run_connector, scope_key
 from tests.truth import served, vuln_key
 
 EPOCH = 1_780_000_000_000_000
@@ -100,3 +101,39 @@ def test_changes_after_an_advance_flow_in(store: Store, client: S1Client, consol
     for tid in changed | created:
         assert stored[tid]["incident_status"] == now_served[tid]["threatInfo"]["incidentStatus"]
     assert {a["agent_id"] for a in store.query_assets()} >= set(summary["agents"]["created"])
+
+
+def test_a_scope_filter_syncs_and_closes_only_its_part(
+    store: Store, client: S1Client, console: Console
+) -> None:
+    """A console configured with ``site_ids`` reads only those sites, and its snapshot closes
+    nothing outside them (cleanup scoped to what the run covered)."""
+    sync_all(store, client)  # first the whole scope of the token
+    everything = {f["finding_id"]: f["state"] for f in store.query_findings(kind="vulnerability")}
+    sites = sorted({a["site_id"] for a in store.query_assets()})
+    assert len(sites) >= 3
+    mine = sites[:2]
+    scope = {"siteIds": ",".join(mine)}
+    # A snapshot of two sites: the per-site partitions cover exactly their risks.
+    plan = make("vulnerabilities").plan(None, full=True, ctx=Context("sim", "x", scope=scope))
+    assert sorted(p.params["siteIds"] for p in partitions(client, plan)) == mine
+    results = {
+        n: run_connector(store, client, make(n), "sim", scope=scope)
+        for n in ("assets", "threats", "vulnerabilities")
+    }
+    assert all(r.outcome == "success" for r in results.values()), results
+    served_there = {
+        vuln_key("sim", r)
+        for site in mine
+        for r in served(client, "/application-management/risks", siteIds=site)
+    }
+    assert results["vulnerabilities"].counts["records"] == sum(
+        1 for site in mine for _ in served(client, "/application-management/risks", siteIds=site)
+    )
+    assert results["vulnerabilities"].counts["fixed"] == 0
+    after = {f["finding_id"]: f["state"] for f in store.query_findings(kind="vulnerability")}
+    assert after == everything  # nothing outside the scope was closed, nothing inside changed
+    assert served_there < set(everything)
+    # The scoped checkpoints are their own: the unscoped ones are untouched.
+    assert store.get_checkpoint("sim", "threats", scope_key(scope)) is not None
+    assert results["threats"].mode == "full"  # a new scope starts afresh

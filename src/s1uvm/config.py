@@ -32,6 +32,18 @@ class ConsoleConfig:
     token: ApiToken
     connectors: tuple[str, ...] = ORDER
     ca_bundle: str | None = None
+    # A part of the token's scope to sync (config file only): these sites, or these accounts.
+    site_ids: tuple[str, ...] = ()
+    account_ids: tuple[str, ...] = ()
+
+    @property
+    def scope(self) -> dict[str, str]:
+        """The scope filter every request carries: ``siteIds`` or ``accountIds``."""
+        if self.site_ids:
+            return {"siteIds": ",".join(self.site_ids)}
+        if self.account_ids:
+            return {"accountIds": ",".join(self.account_ids)}
+        return {}
 
     @property
     def host(self) -> str:
@@ -139,7 +151,16 @@ def console_name(url: str) -> str:
     return host.split(".")[0]
 
 
-_CONSOLE_KEYS = {"name", "url", "token_file", "token_env", "connectors", "ca_bundle"}
+_CONSOLE_KEYS = {
+    "name",
+    "url",
+    "token_file",
+    "token_env",
+    "connectors",
+    "ca_bundle",
+    "site_ids",
+    "account_ids",
+}
 _TOP_KEYS = {"db", "ca_bundle", "console"}
 
 
@@ -159,6 +180,20 @@ def _load_file(path: Path) -> dict[str, Any]:
             f"known: {', '.join(sorted(_TOP_KEYS))}"
         )
     return data
+
+
+def _scope_ids(item: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+    """``site_ids = ["123", 456]``: SentinelOne ids, kept as text (they exceed 2^53)."""
+    value = item.get(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{where}: {key} must be a non-empty list of ids")
+    ids = [str(v).strip() for v in value]
+    bad = [i for i in ids if not i.isdigit()]
+    if bad or any(isinstance(v, bool) for v in value):
+        raise ConfigError(f"{where}: {key} holds something that is not an id: {bad[:3]}")
+    return tuple(dict.fromkeys(ids))
 
 
 def _connectors(value: Any, where: str) -> tuple[str, ...]:
@@ -251,7 +286,19 @@ def load(
                 _connectors(item["connectors"], where) if "connectors" in item else ORDER
             )
             item_ca = item.get("ca_bundle") or ca
+            sites = _scope_ids(item, "site_ids", where)
+            accounts = _scope_ids(item, "account_ids", where)
+            if sites and accounts:
+                raise ConfigError(f"{where}: give site_ids or account_ids, not both")
             consoles.append(
-                ConsoleConfig(name, normal, token, conns, str(item_ca) if item_ca else None)
+                ConsoleConfig(
+                    name,
+                    normal,
+                    token,
+                    conns,
+                    str(item_ca) if item_ca else None,
+                    site_ids=sites,
+                    account_ids=accounts,
+                )
             )
     return Settings(tuple(consoles), str(database), tuple(warnings))

@@ -9,7 +9,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -54,7 +54,9 @@ class PageStore(Protocol):
         self, console: str, connector: str, scope: str = ""
     ) -> dict[str, Any] | None: ...
 
-    def close_missing(self, run_id: int, console: str) -> Any: ...
+    def close_missing(
+        self, run_id: int, console: str, scope: Mapping[str, str] | None = None
+    ) -> Any: ...
 
     def close(self) -> None: ...
 
@@ -97,21 +99,36 @@ def console_now(client: S1Client) -> str:
     return fmt(now)
 
 
+SCOPE_KEYS = ("siteIds", "accountIds")
+
+
 def partitions(client: S1Client, plan: Plan) -> list[Plan]:
-    """The plan as independent partitions (one per site) when it allows them and the token
-    sees more than one site; otherwise the plan itself."""
+    """A snapshot that allows it, as independent partitions: one per site the token (within
+    the console's scope filter) can see. Without partitions, the plan itself — split per scope
+    id if the filter names several, as the endpoint takes one id per request."""
     if plan.partition is None:
         return [plan]
+    scope = {k: v for k, v in plan.params.items() if k in SCOPE_KEYS}
+    rest = {k: v for k, v in plan.params.items() if k not in SCOPE_KEYS}
     try:
-        sites = site_ids(client)
+        sites = site_ids(client, scope)
     except PermissionDenied:
-        return [plan]
+        sites = []
     if len(sites) < 2 or not all(s.isdigit() for s in sites):
-        return [plan]  # one site, or ids a filter would not take: one walk covers it
-    return [
-        dataclasses.replace(plan, params={**plan.params, plan.partition: site}, partition=None)
-        for site in sites
-    ]
+        # One site, or ids a filter would not take: walk per configured scope id, if any.
+        sites = []
+    if sites:
+        pieces = [{plan.partition: site} for site in sites]
+    else:
+        pieces = [
+            {key: one} for key, ids in scope.items() for one in str(ids).split(",") if one
+        ] or [{}]
+    return [dataclasses.replace(plan, params={**rest, **piece}, partition=None) for piece in pieces]
+
+
+def scope_key(scope: Mapping[str, str]) -> str:
+    """The checkpoint scope of a console's filter: a changed filter starts afresh."""
+    return "&".join(f"{k}={scope[k]}" for k in sorted(scope))
 
 
 def run_connector(
@@ -125,6 +142,7 @@ def run_connector(
     progress: Progress | None = None,
     clock: Callable[[], float] = time.monotonic,
     stop: Callable[[], bool] | None = None,
+    scope: Mapping[str, str] | None = None,
 ) -> RunResult:
     """One connector run. ``stop`` is asked after every committed page; when it says so, the
     run ends there as ``partial`` (its checkpoint committed with that page), so a worker told
@@ -135,8 +153,9 @@ def run_connector(
     before = client.stats.snapshot()
     run_id: int | None = None
     try:
-        ctx = Context(console, console_now(client), inactive_days)
-        checkpoint = store.get_checkpoint(console, connector.name)
+        ctx = Context(console, console_now(client), inactive_days, dict(scope or {}))
+        where = scope_key(ctx.scope)
+        checkpoint = store.get_checkpoint(console, connector.name, where)
         plan = connector.plan(checkpoint, full=full, ctx=ctx)
         result.mode = plan.mode
         run_id = store.start_run(console, connector.name, plan.mode)
@@ -161,6 +180,7 @@ def run_connector(
                         findings=batch.findings,
                         rejected=batch.rejected,
                         checkpoint=checkpoint if plan.mode != "snapshot" else None,
+                        scope=where,
                     )
                     counts["pages"] += 1
                     counts["records"] += len(page.items)
@@ -189,10 +209,10 @@ def run_connector(
         complete = fetch.complete and not stopped
         result.complete = complete
         final = connector.final_checkpoint(checkpoint, plan, complete, ctx)
-        store.write_page(run_id, console, connector.name, checkpoint=final)
+        store.write_page(run_id, console, connector.name, checkpoint=final, scope=where)
         if plan.mode == "snapshot" and complete:
             # Only a complete snapshot may close findings (model.md §6.3 rule 5).
-            closed = store.close_missing(run_id, console)
+            closed = store.close_missing(run_id, console, ctx.scope)
             for key in ("fixed", "stale", "archived"):
                 counts[key] += int(getattr(closed, key, 0))
         result.outcome = "success" if complete else "partial"
@@ -232,6 +252,7 @@ def run_console(
     inactive_days: int = 30,
     progress: Progress | None = None,
     stop: Callable[[], bool] | None = None,
+    scope: Mapping[str, str] | None = None,
 ) -> list[RunResult]:
     """The console's connectors side by side, each in its own thread with its own store
     connection and client (so each run's request figures are its own); the clients of one
@@ -254,6 +275,7 @@ def run_console(
                         inactive_days=inactive_days,
                         progress=progress,
                         stop=stop,
+                        scope=scope,
                     )
             finally:
                 store.close()

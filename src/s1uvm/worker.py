@@ -130,6 +130,7 @@ class Worker:
                 open_client=functools.partial(_client, console),
                 inactive_days=self.options.inactive_days,
                 stop=lambda: self._stop.is_set() or beat.lost.is_set(),
+                scope=console.scope,
             )
             for result in results:
                 self.report(result)

@@ -105,6 +105,7 @@ def sync_consoles(
                     full=full,
                     inactive_days=inactive_days,
                     progress=progress,
+                    scope=console.scope,
                 )
                 for result in done:
                     progress.done(result.connector)

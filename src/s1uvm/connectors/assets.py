@@ -97,6 +97,7 @@ class AssetsConnector:
             "isDecommissioned": "true,false",
             "sortBy": "updatedAt",
             "sortOrder": "asc",
+            **ctx.scope,
         }
         cp = checkpoint or {}
         last_full = cp.get("last_full_at")

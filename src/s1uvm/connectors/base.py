@@ -4,7 +4,7 @@ each page and at the end. Connectors know nothing of HTTP or SQL; the sync engin
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
@@ -24,6 +24,9 @@ class Context:
     console: str
     now: str  # the console's clock at the start of the run (ISO-8601 UTC, Z)
     inactive_days: int = 30
+    # The console's configured scope filter ({"siteIds": "1,2"} or {"accountIds": "3"}), sent
+    # with every request so the run covers only that part of the token's scope.
+    scope: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -4,6 +4,7 @@ dashes) and strict about what we store (ids as text, ISO-8601 UTC with Z, lower-
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from datetime import UTC, datetime
@@ -74,6 +75,13 @@ def timestamp(value: Any) -> str | None:
     that is not a timestamp (S1 has been seen sending a boolean in a date field)."""
     if not isinstance(value, str):
         return None
+    return _timestamp(value)
+
+
+@functools.lru_cache(maxsize=16_384)
+def _timestamp(value: str) -> str | None:
+    """Cached: one agent's risks share their scan and detection times, so a page repeats
+    the same few strings hundreds of times."""
     s = value.strip()
     m = _TS.match(s)
     if m is None:
@@ -92,7 +100,10 @@ def timestamp(value: Any) -> str | None:
         digits = tz[1:].replace(":", "")
         offset = sign * (int(digits[:2]) * 60 + int(digits[2:]))
         dt = datetime.fromtimestamp(dt.timestamp() - offset * 60, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{micro:06d}Z"
+    return (
+        f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:"
+        f"{dt.second:02d}.{micro:06d}Z"
+    )
 
 
 def mac(value: Any) -> str | None:

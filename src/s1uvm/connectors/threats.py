@@ -89,7 +89,7 @@ class ThreatsConnector:
     name = NAME
 
     def plan(self, checkpoint: dict[str, Any] | None, *, full: bool, ctx: Context) -> Plan:
-        params: dict[str, Any] = {"sortBy": "updatedAt", "sortOrder": "asc"}
+        params: dict[str, Any] = {"sortBy": "updatedAt", "sortOrder": "asc", **ctx.scope}
         bookmark = (checkpoint or {}).get("updated_at")
         if bookmark and not full:
             params["updatedAt__gte"] = bookmark

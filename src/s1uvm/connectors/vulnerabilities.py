@@ -95,7 +95,10 @@ class VulnerabilitiesConnector:
     name = NAME
 
     def plan(self, checkpoint: dict[str, Any] | None, *, full: bool, ctx: Context) -> Plan:
-        return Plan("/application-management/risks", {}, "snapshot", partition="siteIds")
+        # The endpoint takes one scope id per request: a scope of several is partitioned.
+        return Plan(
+            "/application-management/risks", dict(ctx.scope), "snapshot", partition="siteIds"
+        )
 
     def transform(self, items: list[msgspec.Raw], ctx: Context) -> Batch:
         rows, rejected = normalise_page(items, RISK.decode, to_row, ctx, NAME)

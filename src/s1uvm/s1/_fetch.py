@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 
 from s1uvm.s1._paging import Page, Walk
 
@@ -86,7 +86,7 @@ class Fetcher:
             self._put(_Done())
 
     # -- the caller's side ---------------------------------------------------------------------
-    def __iter__(self) -> Iterator[Page]:
+    def __iter__(self) -> Generator[Page, None, None]:
         if self._started:
             raise RuntimeError("a Fetcher is iterated once")
         self._started = True

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -20,10 +21,11 @@ class _Site(msgspec.Struct):
 _decode_site = msgspec.json.Decoder(_Site).decode
 
 
-def site_ids(client: S1Client) -> list[str]:
-    """Every site id the token can see, in the console's order, without duplicates."""
+def site_ids(client: S1Client, scope: Mapping[str, str] | None = None) -> list[str]:
+    """Every site id the token can see (within ``scope``: ``siteIds`` or ``accountIds``), in
+    the console's order, without duplicates."""
     seen: dict[str, None] = {}
-    for page in Walk(client, "/sites", {}, nested="sites"):
+    for page in Walk(client, "/sites", dict(scope or {}), nested="sites"):
         for raw in page.items:
             site = _decode_site(raw)
             if site.id is not None and str(site.id):

@@ -649,7 +649,9 @@ class Store:
         if history:
             self.conn.executemany(self._history_insert, history)
 
-    def close_missing(self, run_id: int, console: str) -> PageResult:
+    def close_missing(
+        self, run_id: int, console: str, scope: Mapping[str, str] | None = None
+    ) -> PageResult:
         """After a complete vulnerability snapshot (model.md §6.3): each open, reopened or stale
         finding of this console that the snapshot did not contain becomes
 
@@ -660,6 +662,8 @@ class Store:
           90 days.
 
         Only ever called for a complete snapshot: a failed or partial run closes nothing.
+        With a ``scope`` filter (``siteIds`` / ``accountIds``) the snapshot covered only those
+        endpoints, so only their findings are considered.
         """
         now = utcnow()
         result = PageResult()
@@ -667,6 +671,12 @@ class Store:
         updates: list[tuple[Any, ...]] = []
         history: list[tuple[Any, ...]] = []
         ts = self.dialect.ts_out
+        covered, covered_ids = "", []
+        for key, column in (("siteIds", "a.site_id"), ("accountIds", "a.account_id")):
+            ids = [i for i in str((scope or {}).get(key, "")).split(",") if i]
+            if ids:
+                covered += f" AND {column} IN ({', '.join('?' for _ in ids)})"
+                covered_ids += ids
         with self._transaction():
             rows = self._x(
                 "SELECT f.finding_id, f.state, f.last_scan_at, f.last_seen_at, a.agent_id, "
@@ -676,8 +686,8 @@ class Store:
                 "  WHERE kind = 'vulnerability' AND last_run_id = ? GROUP BY console, agent_id) ev "
                 "  ON ev.console = f.console AND ev.agent_id = f.agent_id "
                 "WHERE f.kind = 'vulnerability' AND f.console = ? AND f.last_run_id <> ? "
-                "AND f.state IN ('open', 'reopened', 'stale')",
-                (run_id, console, run_id),
+                "AND f.state IN ('open', 'reopened', 'stale')" + covered,
+                (run_id, console, run_id, *covered_ids),
             )
             for fid, state, scanned_at, seen_at, agent, lifecycle, active_at, evidence_at in rows:
                 scanned, seen, active, evidence = (

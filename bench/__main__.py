@@ -1,0 +1,5 @@
+"""``python -m bench``: the sync benchmark (``bench/run.py``)."""
+
+from bench.run import main
+
+main()

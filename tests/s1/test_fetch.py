@@ -1,0 +1,70 @@
+"""Fetching ahead and side by side: the same pages as a plain walk, each once; errors raised in
+the caller's thread after the pages before them; a bounded read-ahead; and an early stop that
+leaves no thread running. Against the simulated console over real HTTP."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import msgspec
+import pytest
+
+from s1uvm.s1 import Fetcher, RequestRejected, S1Client, Walk, site_ids
+from s1uvm.simulator import Console
+
+RISKS = "/application-management/risks"
+
+
+def ids(pages: list[list[msgspec.Raw]]) -> list[str]:
+    return [msgspec.json.decode(r)["id"] for page in pages for r in page]
+
+
+def test_one_walk_fetched_ahead_keeps_its_order(client: S1Client) -> None:
+    plain = ids([p.items for p in Walk(client, "/agents", {}, limit=7)])
+    walk = Walk(client, "/agents", {}, limit=7)
+    fetched = Fetcher([walk], workers=3)
+    assert ids([p.items for p in fetched]) == plain
+    assert fetched.complete and fetched.end == "last-page"
+    assert fetched.total == len(plain)
+
+
+def test_site_partitions_cover_the_snapshot_once(client: S1Client, console: Console) -> None:
+    sites = site_ids(client)
+    assert len(sites) >= 2
+    whole = ids([p.items for p in Walk(client, RISKS, {}, limit=100)])
+    walks = [Walk(client, RISKS, {"siteIds": s}, limit=100) for s in sites]
+    got = ids([p.items for p in Fetcher(walks, workers=3)])
+    assert sorted(got) == sorted(whole) and len(got) == len(set(got))
+
+
+def test_an_error_comes_after_the_pages_before_it(client: S1Client) -> None:
+    good = Walk(client, "/agents", {}, limit=50)
+    bad = Walk(client, "/agents", {"sortBy": "nonsense"}, limit=50)
+    seen: list[int] = []
+
+    def consume() -> None:
+        for page in Fetcher([good, bad], workers=1):  # one thread: good's pages, then bad
+            seen.append(len(page.items))
+
+    with pytest.raises(RequestRejected):
+        consume()
+    assert sum(seen) == good.records > 0
+    assert not bad.complete
+
+
+def test_read_ahead_is_bounded_and_an_early_stop_ends_the_threads(client: S1Client) -> None:
+    walk = Walk(client, "/agents", {"isDecommissioned": "true,false"}, limit=2)
+    fetched = Fetcher([walk], workers=1, depth=2)
+    pages = iter(fetched)
+    next(pages)
+    time.sleep(0.5)  # let the fetcher run ahead as far as it may
+    assert walk.pages <= 1 + 2 + 1  # the page taken, the queue, one waiting to be queued
+    before = threading.active_count()
+    pages.close()  # the caller stops early (a break, a SIGTERM)
+    deadline = time.monotonic() + 5
+    while any(t.name.startswith("fetch-") and t.is_alive() for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "a fetch thread outlived close()"
+        time.sleep(0.05)
+    assert threading.active_count() <= before
+    assert not fetched.complete
