@@ -4,6 +4,7 @@ identity rules follow model.md §6.2. Nothing here knows where data comes from o
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from enum import StrEnum
@@ -125,6 +126,7 @@ class Rejected(msgspec.Struct, kw_only=True):
 _SPACES = re.compile(r"\s+")
 
 
+@functools.lru_cache(maxsize=8_192)  # a console has a few thousand products, each seen often
 def product_key(vendor: str | None, name: str | None) -> str:
     """Normalised vendor|name: the product part of a vulnerability's identity."""
 
