@@ -21,7 +21,7 @@ import pytest
 from s1uvm.s1 import ApiToken, RateLimiter, S1Client
 from s1uvm.simulator import Console, SimConfig, SimulatorServer
 from s1uvm.store import Store, open_store
-from tests.databases import BACKENDS, database
+from tests.databases import BACKENDS, PG_URL, database, need_postgres, postgres_schema
 from tests.truth import served, vuln_key
 
 CONNECTORS = ("assets", "threats", "vulnerabilities")
@@ -260,3 +260,35 @@ def test_sigterm_stops_at_a_page_boundary_and_hands_the_console_back(
     finally:
         fleet.close()
     assert consoles_row(target)["c0"]["last_outcome"] == "success"
+
+
+def test_a_worker_survives_its_database_connections_being_cut(tmp_path: Path) -> None:
+    """PostgreSQL restarts and failovers cut connections: the worker reconnects and goes on
+    syncing on schedule instead of exiting."""
+    need_postgres()
+    import psycopg
+
+    with postgres_schema() as target:
+        fleet = Fleet(tmp_path, target, [Console(SimConfig(seed=9, agents=40))])
+        try:
+            worker = fleet.worker("steady", "--every", "2s")
+            wait_for(lambda: all_succeeded(target, ["c0"]), 120, "the first sync")
+            first = consoles_row(target)["c0"]["last_success_at"]
+            with psycopg.connect(PG_URL, autocommit=True) as admin:
+                cut = admin.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE application_name = 's1uvm' AND pid <> pg_backend_pid()"
+                ).fetchone()
+            assert cut is not None and cut[0] >= 1
+            wait_for(
+                lambda: consoles_row(target)["c0"]["last_success_at"] > first,
+                120,
+                "a sync after the connections were cut",
+            )
+            assert worker.poll() is None, "the worker is still running"
+            worker.send_signal(signal.SIGTERM)
+            _, err = worker.communicate(timeout=60)
+            assert worker.returncode == 0, err
+            assert "reconnecting" in err
+        finally:
+            fleet.close()

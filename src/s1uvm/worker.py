@@ -7,6 +7,7 @@ Knows no SQL: it speaks to the store's public methods."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from s1uvm.check import token_info
 from s1uvm.config import ConsoleConfig
 from s1uvm.s1 import RetryPolicy, S1Client, S1Error
-from s1uvm.store import Store, open_store
+from s1uvm.store import Store, StoreError, open_store
 from s1uvm.sync import RunResult, run_console
 
 log = logging.getLogger("s1uvm.worker")
@@ -93,28 +94,57 @@ class Worker:
 
     def run(self) -> None:
         opts = self.options
-        store = open_store(self.db)
+        store = open_store(self.db)  # a database we cannot open at all: the caller says so
+        names = sorted(self.consoles)
         try:
             store.leases.register([(c.name, c.url) for c in self.consoles.values()])
-            names = sorted(self.consoles)
             while not self._stop.is_set():
-                name = store.leases.acquire(opts.owner, names, opts.lease)
-                if name is None:
-                    if opts.once:
+                try:
+                    if self._once(store, names):
                         return
-                    self._stop.wait(opts.poll)
-                    continue
-                outcome = self._run_console(store, self.consoles[name])
-                if outcome == "stopped":
-                    next_in = 0.0  # due at once: another worker (or our restart) resumes it
-                elif outcome == "success":
-                    next_in = opts.every
-                else:
-                    next_in = min(opts.every, RETRY_FAILED_S)
-                store.leases.release(opts.owner, name, next_in=next_in, outcome=outcome)
-                self.runs += 1
+                except (StoreError, S1Error):
+                    raise
+                except Exception as exc:
+                    # The database went away (a restart, a failover): the lease we may hold
+                    # expires by itself; reconnect and carry on, as a daemon must.
+                    log.warning("%s: %s; reconnecting in %gs", opts.owner, exc, opts.poll)
+                    with contextlib.suppress(Exception):
+                        store.close()
+                    store = self._reconnect()
         finally:
-            store.close()
+            with contextlib.suppress(Exception):
+                store.close()
+
+    def _reconnect(self) -> Store:
+        """The database again, waiting ``poll`` between tries for as long as it takes."""
+        while True:
+            self._stop.wait(self.options.poll)
+            try:
+                return open_store(self.db)
+            except StoreError as exc:
+                if self._stop.is_set():
+                    raise
+                log.warning("%s: %s", self.options.owner, exc)
+
+    def _once(self, store: Store, names: list[str]) -> bool:
+        """Take one due console and sync it, or wait a little; True when ``--once`` is done."""
+        opts = self.options
+        name = store.leases.acquire(opts.owner, names, opts.lease)
+        if name is None:
+            if opts.once:
+                return True
+            self._stop.wait(opts.poll)
+            return False
+        outcome = self._run_console(store, self.consoles[name])
+        if outcome == "stopped":
+            next_in = 0.0  # due at once: another worker (or our restart) resumes it
+        elif outcome == "success":
+            next_in = opts.every
+        else:
+            next_in = min(opts.every, RETRY_FAILED_S)
+        store.leases.release(opts.owner, name, next_in=next_in, outcome=outcome)
+        self.runs += 1
+        return False
 
     def _run_console(self, store: Store, console: ConsoleConfig) -> str:
         beat = _Heartbeat(self.db, self.options.owner, console.name, self.options.lease)

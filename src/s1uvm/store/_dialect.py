@@ -91,11 +91,14 @@ class Dialect:
         *,
         keep: Sequence[str] = (),
         earliest: Sequence[str] = (),
+        source: str | None = None,
     ) -> str:
         """Insert a row, or update the stored one with the same ``key``: columns in ``keep``
-        keep their stored value, columns in ``earliest`` only ever move back in time."""
+        keep their stored value, columns in ``earliest`` only ever move back in time. The rows
+        come from bound values, or (``source``, a staging table) from a SELECT of its rows."""
         names = ", ".join(columns)
         marks = ", ".join("?" for _ in columns)
+        rows = f"SELECT {names} FROM {source}" if source else f"VALUES ({marks})"
         sets: list[str] = []
         for c in columns:
             if c in key or c in keep:
@@ -109,8 +112,7 @@ class Dialect:
                 sets.append(f"{c} = excluded.{c}")
         action = f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING"
         return self.sql(
-            f"INSERT INTO {table} ({names}) VALUES ({marks}) "
-            f"ON CONFLICT ({', '.join(key)}) {action}"
+            f"INSERT INTO {table} ({names}) {rows} ON CONFLICT ({', '.join(key)}) {action}"
         )
 
     def json_out(self, value: Any) -> Any:

@@ -57,6 +57,25 @@ class PgConnection:
             yield [c.name for c in cur.description or ()]
             yield from cur
 
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """Rows into ``table`` through COPY: PostgreSQL's bulk path, one stream per batch."""
+        with (
+            self._conn.cursor() as cur,
+            cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+
+    def stage(self, table: str) -> str:
+        """A session-private staging table shaped like ``table``, emptied at every commit: a
+        page is COPYed there, then upserted into ``table`` by one statement."""
+        name = f"s1uvm_stage_{table}"
+        self._conn.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {name} (LIKE {table} INCLUDING DEFAULTS) "
+            "ON COMMIT DELETE ROWS"
+        )
+        return name
+
     def commit(self) -> None:
         self._conn.execute("COMMIT")
 
@@ -86,6 +105,10 @@ def connect(url: str) -> PgConnection:
             autocommit=True,
             connect_timeout=CONNECT_TIMEOUT_S,
             application_name="s1uvm",
+            # Plan every statement for the data as it is now: a plan cached while the tables
+            # were empty would scan them once they hold millions of rows. Bulk writes go
+            # through COPY, so per-statement planning costs little.
+            prepare_threshold=None,
         )
     except psycopg.Error as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__

@@ -145,10 +145,7 @@ STALE_TO_ARCHIVED_DAYS = 90
 JSON_COLUMNS = frozenset(("ipv4", "ipv6", "mac", "app_version", "a_ipv4", "a_mac", "raw"))
 BOOL_COLUMNS = frozenset(("is_active", "is_decommissioned", "is_uninstalled", "complete_snapshot"))
 _CHUNK = 900  # bound parameters per IN (…) list: under SQLite's historic limit of 999
-_HISTORY_INSERT = (
-    "INSERT INTO finding_history (finding_id, run_id, at, event_type, old_state, new_state, "
-    "changed) VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
+HISTORY_COLUMNS = ("finding_id", "run_id", "at", "event_type", "old_state", "new_state", "changed")
 
 
 def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterator[Sequence[str]]:
@@ -180,7 +177,6 @@ class Store:
             ("console", "connector", "scope", "value", "run_id", "updated_at"),
             ("console", "connector", "scope"),
         )
-        self._history_insert = d.sql(_HISTORY_INSERT)
 
     # -- plumbing ------------------------------------------------------------------------------
     def _x(self, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -200,6 +196,47 @@ class Store:
 
     def close(self) -> None:
         self.conn.close()
+
+    def _insert_many(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+        """Append rows: COPY on PostgreSQL, one prepared INSERT per row on SQLite."""
+        if not rows:
+            return
+        copy = getattr(self.conn, "copy_rows", None)
+        if copy is not None:
+            copy(table, columns, rows)
+            return
+        marks = ", ".join("?" for _ in columns)
+        self.conn.executemany(
+            self.dialect.sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"), rows
+        )
+
+    def _upsert_many(
+        self,
+        statement: str,
+        table: str,
+        columns: Sequence[str],
+        key: Sequence[str],
+        rows: list[tuple[Any, ...]],
+        *,
+        keep: Sequence[str] = (),
+        earliest: Sequence[str] = (),
+    ) -> None:
+        """Insert or update rows by ``key`` (``statement`` is the row-at-a-time form). On
+        PostgreSQL the page is COPYed into a staging table and upserted by one statement;
+        one statement may touch a row once, so repeated keys collapse to their last row
+        (``earliest`` columns keeping their earliest value), as sequential upserts would."""
+        if not rows:
+            return
+        stage = getattr(self.conn, "stage", None)
+        if stage is None:
+            self.conn.executemany(statement, rows)
+            return
+        staging = stage(table)
+        self._insert_many(staging, columns, _collapse(rows, columns, key, earliest))
+        self.conn.execute(
+            self.dialect.upsert(table, columns, key, keep=keep, earliest=earliest, source=staging)
+        )
+        self.conn.execute(f"DELETE FROM {staging}")
 
     # -- runs and checkpoints -----------------------------------------------------------------
     def start_run(self, console: str, connector: str, mode: str) -> int:
@@ -413,23 +450,34 @@ class Store:
                 *(values[c] for c in ASSET_MATERIAL),
             )
             params.append(tuple(values[col] for col in ASSET_COLUMNS))
-        self.conn.executemany(self._asset_upsert, params)
-        for agent_id, asset_id in resolved.items():
-            if asset_id != asset_key(console, agent_id):
-                # A re-imaged host joined an older asset: findings stored before this agent
-                # record arrived carry the default id and follow it.
-                self._x(
-                    "UPDATE findings SET asset_id = ? WHERE console = ? AND agent_id = ?",
-                    (asset_id, console, agent_id),
-                )
-        for older, newer in pairs:
-            self._x(
-                "UPDATE assets SET superseded_by = ? WHERE console = ? AND agent_id = ?",
-                (newer, console, older),
+        self._upsert_many(
+            self._asset_upsert,
+            "assets",
+            ASSET_COLUMNS,
+            ("console", "agent_id"),
+            params,
+            keep=("asset_id", "first_seen_at"),
+        )
+        # A re-imaged host joined an older asset: findings stored before this agent record
+        # arrived carry the default id and follow it. Batched: one round trip, not one per row.
+        moved = [
+            (asset_id, console, agent_id)
+            for agent_id, asset_id in resolved.items()
+            if asset_id != asset_key(console, agent_id)
+        ]
+        d = self.dialect
+        if moved:
+            self.conn.executemany(
+                d.sql("UPDATE findings SET asset_id = ? WHERE console = ? AND agent_id = ?"), moved
             )
-            self._x(
-                "UPDATE assets SET superseded_by = NULL WHERE console = ? AND agent_id = ?",
-                (console, newer),
+        if pairs:
+            self.conn.executemany(
+                d.sql("UPDATE assets SET superseded_by = ? WHERE console = ? AND agent_id = ?"),
+                [(newer, console, older) for older, newer in pairs],
+            )
+            self.conn.executemany(
+                d.sql("UPDATE assets SET superseded_by = NULL WHERE console = ? AND agent_id = ?"),
+                [(console, newer) for _, newer in pairs],
             )
 
     def _resolve(
@@ -645,9 +693,16 @@ class Store:
                     reopens,
                 )  # in FINDING_WRITE's order
             )
-        self.conn.executemany(self._finding_upsert, params)
-        if history:
-            self.conn.executemany(self._history_insert, history)
+        self._upsert_many(
+            self._finding_upsert,
+            "findings",
+            FINDING_WRITE,
+            ("finding_id",),
+            params,
+            keep=("created_at",),
+            earliest=("first_seen_at",),
+        )
+        self._insert_many("finding_history", HISTORY_COLUMNS, history)
 
     def close_missing(
         self, run_id: int, console: str, scope: Mapping[str, str] | None = None
@@ -726,7 +781,7 @@ class Store:
                 ),
                 updates,
             )
-            self.conn.executemany(self._history_insert, history)
+            self._insert_many("finding_history", HISTORY_COLUMNS, history)
         return result
 
     # -- reading -------------------------------------------------------------------------------
@@ -988,6 +1043,27 @@ def _same(new: Any, old: Any) -> bool:
     if isinstance(new, float) or isinstance(old, float):
         return new == old or (new is not None and old is not None and abs(new - old) < 1e-9)
     return bool(new == old)
+
+
+def _collapse(
+    rows: list[tuple[Any, ...]], columns: Sequence[str], key: Sequence[str], earliest: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """One row per key, the last one; ``earliest`` columns take the earliest non-null value
+    any of that key's rows had."""
+    at = [columns.index(k) for k in key]
+    early = [columns.index(c) for c in earliest]
+    out: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    for row in rows:
+        k = tuple(row[i] for i in at)
+        before = out.get(k)
+        if before is not None and early:
+            merged = list(row)
+            for i in early:
+                values = [v for v in (before[i], row[i]) if v is not None]
+                merged[i] = min(values) if values else None
+            row = tuple(merged)
+        out[k] = row
+    return list(out.values())
 
 
 def _epoch(ts: str) -> float:
