@@ -5,6 +5,7 @@ shared per token, and the retry policy. Everything above it sees bytes or classi
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import ssl
 import threading
@@ -62,7 +63,10 @@ class Stats:
             }
 
 
+@functools.lru_cache(maxsize=8)
 def _tls_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """One verifying context per CA bundle, shared by every client (each connector has its
+    own): loading the trust store costs megabytes, and a context may be shared by threads."""
     context = (
         ssl.create_default_context(cafile=ca_bundle) if ca_bundle else ssl.create_default_context()
     )

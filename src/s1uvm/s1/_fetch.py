@@ -19,7 +19,7 @@ from s1uvm.s1._paging import Page, Walk
 
 log = logging.getLogger("s1uvm.s1")
 
-DEPTH = 4  # pages waiting for the caller at most (each is about 1-2 MB of raw records)
+DEPTH = 2  # pages waiting for the caller at most (each is about 1-2 MB of raw records)
 JOIN_SECONDS = 5.0  # how long close() waits for a walk stuck in a request before leaving it
 
 
