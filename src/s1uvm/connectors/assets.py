@@ -5,6 +5,7 @@ because heartbeats (``lastActiveDate``, ``networkStatus``) do not move ``updated
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 from typing import Any
 
@@ -29,11 +30,15 @@ NAME = "assets"
 def lifecycle(rec: AgentRecord, last_active: str | None, ctx: Context) -> str:
     if n.flag(rec.isDecommissioned) or n.flag(rec.isUninstalled):
         return Lifecycle.RETIRED
-    if last_active is not None:
-        horizon = fmt(parse(ctx.now) - timedelta(days=ctx.inactive_days))
-        if last_active < horizon:
-            return Lifecycle.INACTIVE
+    if last_active is not None and last_active < _horizon(ctx.now, ctx.inactive_days):
+        return Lifecycle.INACTIVE
     return Lifecycle.ACTIVE
+
+
+@functools.lru_cache(maxsize=64)
+def _horizon(now: str, days: int) -> str:
+    """Last activity before this is 'inactive' — one per run, not one per agent."""
+    return fmt(parse(now) - timedelta(days=days))
 
 
 def to_row(rec: AgentRecord, raw: msgspec.Raw, ctx: Context) -> AssetRow:
