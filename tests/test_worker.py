@@ -107,6 +107,15 @@ def consoles_row(db: str) -> dict[str, dict[str, Any]]:
         store.close()
 
 
+def counts(db: str) -> dict[str, Any]:
+    """What the store holds right now (another process is writing it)."""
+    store = open_store(db)
+    try:
+        return store.counts()
+    finally:
+        store.close()
+
+
 def all_succeeded(db: str, names: list[str]) -> bool:
     rows = consoles_row(db)
     return all(rows.get(n, {}).get("last_success_at") for n in names)
@@ -181,14 +190,11 @@ def test_a_killed_workers_console_is_taken_over_with_nothing_lost(
     try:
         first = fleet.worker("doomed", "--lease", "3s")
 
-        def midway() -> bool:
-            store = open_store(target)
-            try:
-                return bool(sum(store.counts()["vulnerabilities"].values()) > 0)
-            finally:
-                store.close()
-
-        wait_for(midway, 120, "the first worker to write some pages")
+        wait_for(
+            lambda: sum(counts(target)["vulnerabilities"].values()) > 0,
+            120,
+            "the first worker to write some vulnerability pages",
+        )
         first.send_signal(signal.SIGKILL)
         first.communicate()
         held = consoles_row(target)["c0"]
@@ -230,14 +236,9 @@ def test_sigterm_stops_at_a_page_boundary_and_hands_the_console_back(
     try:
         worker = fleet.worker("polite", "--connectors", "vulnerabilities")
 
-        def writing() -> bool:
-            store = open_store(target)
-            try:
-                return bool(store.counts()["findings_total"] > 0)
-            finally:
-                store.close()
-
-        wait_for(writing, 120, "the worker to write some pages")
+        wait_for(
+            lambda: counts(target)["findings_total"] > 0, 120, "the worker to write some pages"
+        )
         worker.send_signal(signal.SIGTERM)
         _, err = worker.communicate(timeout=60)
         assert worker.returncode == 0, err

@@ -198,3 +198,15 @@ def _principal(client: S1Client, report: Report, now: datetime) -> None:
         )
     else:
         report.add("expiry", "ok", f"token valid until {day} ({left.days} days)")
+
+
+def record_token(store: Any, console: ConsoleConfig, client: S1Client) -> str | None:
+    """Remember who the token is and when it expires, for ``status`` (never the token), and
+    return the expiry warning due now, if any. A token that cannot be asked about is left to
+    the connectors to report."""
+    try:
+        info = token_info(client)
+    except S1Error:
+        return None
+    store.record_console(console.name, console.url, info.expires_at, info.scope, info.role)
+    return expiry_warning(info.expires_at, client.server_time or datetime.now(UTC))

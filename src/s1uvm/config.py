@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from s1uvm.connectors import ORDER
-from s1uvm.s1 import ApiToken, TokenError
+from s1uvm.s1 import ApiToken, RetryPolicy, S1Client, TokenError
 
 S1_HOST_SUFFIXES = (".sentinelone.net", ".s1gov.net")
 NOT_AN_API_HOST = {"console.sentinelone.net", "sentinelone.net", "www.sentinelone.net", "s1gov.net"}
@@ -35,6 +35,13 @@ class ConsoleConfig:
     # A part of the token's scope to sync (config file only): these sites, or these accounts.
     site_ids: tuple[str, ...] = ()
     account_ids: tuple[str, ...] = ()
+
+    def client(self, attempts: int = 6) -> S1Client:
+        """A client for this console: its URL, token and CA bundle, ``attempts`` tries per
+        request (a connection test wants few, a sync the patient default)."""
+        return S1Client(
+            self.url, self.token, ca_bundle=self.ca_bundle, retry=RetryPolicy(attempts=attempts)
+        )
 
     @property
     def scope(self) -> dict[str, str]:

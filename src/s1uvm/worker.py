@@ -8,7 +8,6 @@ Knows no SQL: it speaks to the store's public methods."""
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import socket
@@ -16,9 +15,9 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from s1uvm.check import token_info
+from s1uvm.check import record_token
 from s1uvm.config import ConsoleConfig
-from s1uvm.s1 import RetryPolicy, S1Client, S1Error
+from s1uvm.s1 import S1Error
 from s1uvm.store import Store, StoreError, open_store
 from s1uvm.sync import RunResult, run_console
 
@@ -151,13 +150,15 @@ class Worker:
         beat.start()
         results: list[RunResult] = []
         try:
-            with _client(console) as client:
-                _record_token(store, console, client)
+            with console.client() as client:
+                warning = record_token(store, console, client)
+            if warning:
+                log.warning("%s: %s", console.name, warning)
             results = run_console(
                 console.name,
                 console.connectors,
                 open_store=lambda: open_store(self.db),
-                open_client=functools.partial(_client, console),
+                open_client=console.client,
                 inactive_days=self.options.inactive_days,
                 stop=lambda: self._stop.is_set() or beat.lost.is_set(),
                 scope=console.scope,
@@ -172,15 +173,3 @@ class Worker:
         if results and all(r.outcome == "success" for r in results):
             return "success"
         return "failed" if all(r.outcome == "failed" for r in results) else "partial"
-
-
-def _client(console: ConsoleConfig) -> S1Client:
-    return S1Client(console.url, console.token, ca_bundle=console.ca_bundle, retry=RetryPolicy())
-
-
-def _record_token(store: Store, console: ConsoleConfig, client: S1Client) -> None:
-    try:
-        info = token_info(client)
-    except S1Error:
-        return  # the connectors will say what is wrong
-    store.record_console(console.name, console.url, info.expires_at, info.scope, info.role)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import functools
 import json
 import sys
 from collections.abc import Iterable, Iterator
@@ -12,7 +11,7 @@ from typing import Any
 
 import click
 
-from s1uvm.check import Report, check, expiry_warning, token_info
+from s1uvm.check import Report, check, expiry_warning, record_token
 from s1uvm.cli.common import (
     EXIT_OK,
     EXIT_SYNC,
@@ -20,19 +19,14 @@ from s1uvm.cli.common import (
     db_options,
     exit_code_for,
     guarded,
+    run_options,
     settings,
 )
 from s1uvm.config import ConsoleConfig
-from s1uvm.s1 import RetryPolicy, S1Client, S1Error
+from s1uvm.s1 import S1Client
 from s1uvm.sync import RunResult, run_console
 
 MARK = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
-
-
-def client_for(cfg: ConsoleConfig, attempts: int = 6) -> S1Client:
-    return S1Client(
-        cfg.url, cfg.token, ca_bundle=cfg.ca_bundle, retry=RetryPolicy(attempts=attempts)
-    )
 
 
 def print_report(report: Report) -> None:
@@ -51,7 +45,7 @@ def check_cmd(**opts: Any) -> None:
     code = EXIT_OK
     for console in cfg.consoles:
         # A connection test answers quickly: one retry, not the patient sync policy.
-        with client_for(console, attempts=2) as client:
+        with console.client(attempts=2) as client:
             report = check(console, client)
         print_report(report)
         code = code or report.exit_code
@@ -95,13 +89,13 @@ def sync_consoles(
     results: list[RunResult] = []
     try:
         for console in cfg_consoles:
-            with client_for(console) as client, progress_for(quiet) as progress:
+            with console.client() as client, progress_for(quiet) as progress:
                 _record_token(store, console, client, quiet)
                 done = run_console(
                     console.name,
                     console.connectors,
                     open_store=lambda: _open(db),
-                    open_client=functools.partial(client_for, console),
+                    open_client=console.client,
                     full=full,
                     inactive_days=inactive_days,
                     progress=progress,
@@ -118,12 +112,7 @@ def sync_consoles(
 
 def _record_token(store: Any, console: ConsoleConfig, client: S1Client, quiet: bool) -> None:
     """Remember the token's expiry for ``status``, and warn while there is time to act."""
-    try:
-        info = token_info(client)
-    except S1Error:
-        return  # the connectors will say what is wrong
-    store.record_console(console.name, console.url, info.expires_at, info.scope, info.role)
-    warning = expiry_warning(info.expires_at, client.server_time or datetime.now(UTC))
+    warning = record_token(store, console, client)
     if warning:
         click.echo(f"s1uvm: warning: {console.name}: {warning}", err=True)
 
@@ -141,15 +130,8 @@ def sync_exit_code(results: list[RunResult]) -> int:
 
 @click.command("sync")
 @console_options
-@click.option("--connectors", metavar="LIST", help="Comma list: threats,vulnerabilities,assets")
+@run_options
 @click.option("--full", is_flag=True, help="Ignore checkpoints: read everything again.")
-@click.option(
-    "--inactive-days",
-    type=click.IntRange(1, 3650),
-    default=30,
-    show_default=True,
-    help="An endpoint not seen for this long is 'inactive'.",
-)
 @click.option("--all", "all_consoles", is_flag=True, help="Every console in the config file.")
 @guarded
 def sync_cmd(

@@ -64,6 +64,25 @@ def console_options(func: F) -> F:
     return func
 
 
+def run_options(func: F) -> F:
+    """--connectors and --inactive-days: what a sync runs, for ``sync`` and ``worker``."""
+    decorators = [
+        click.option(
+            "--connectors", metavar="LIST", help="Comma list: threats,vulnerabilities,assets"
+        ),
+        click.option(
+            "--inactive-days",
+            type=click.IntRange(1, 3650),
+            default=30,
+            show_default=True,
+            help="An endpoint not seen for this long is 'inactive'.",
+        ),
+    ]
+    for decorate in reversed(decorators):
+        func = decorate(func)
+    return func
+
+
 def db_options(func: F) -> F:
     for decorate in reversed(
         [
@@ -167,5 +186,6 @@ __all__ = [
     "exit_code_for",
     "fail",
     "guarded",
+    "run_options",
     "settings",
 ]

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from s1uvm.check import check
-from s1uvm.cli.commands import client_for, print_report, sync_consoles, sync_exit_code
+from s1uvm.cli.commands import print_report, sync_consoles, sync_exit_code
 from s1uvm.cli.common import guarded
 from s1uvm.config import ConsoleConfig
 from s1uvm.connectors import ORDER
@@ -44,7 +44,7 @@ def demo_cmd(db: str | None, agents: int, seed: int, debug: bool) -> None:
     with SimulatorServer(console) as server:
         cfg = ConsoleConfig("demo", server.url, ApiToken(console.token), ORDER)
         click.echo(f"\n$ s1uvm check   # against {server.url}")
-        with client_for(cfg) as client:
+        with cfg.client() as client:
             print_report(check(cfg, client))
         click.echo(f"\n$ s1uvm sync --db {db}")
         results = sync_consoles([cfg], db, full=True)

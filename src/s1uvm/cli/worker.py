@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from s1uvm.cli.commands import summary_line
-from s1uvm.cli.common import EXIT_OK, console_options, guarded, settings
+from s1uvm.cli.common import EXIT_OK, console_options, guarded, run_options, settings
 from s1uvm.worker import Worker, WorkerOptions, default_owner
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -58,14 +58,7 @@ def _duration_option(ctx: click.Context, param: click.Parameter, value: str) -> 
 )
 @click.option("--once", is_flag=True, help="Sync what is due now, then exit (for cron).")
 @click.option("--id", "owner", metavar="NAME", help="This worker's name (default host:pid).")
-@click.option("--connectors", metavar="LIST", help="Comma list: threats,vulnerabilities,assets")
-@click.option(
-    "--inactive-days",
-    type=click.IntRange(1, 3650),
-    default=30,
-    show_default=True,
-    help="An endpoint not seen for this long is 'inactive'.",
-)
+@run_options
 @guarded
 def worker_cmd(
     every: float,

@@ -161,18 +161,7 @@ class Store:
         self.location = location
         self.dialect = dialect
         migrate(conn, dialect, location)
-        d = dialect
-        self._asset_upsert = d.upsert(
-            "assets", ASSET_COLUMNS, ("console", "agent_id"), keep=("asset_id", "first_seen_at")
-        )
-        self._finding_upsert = d.upsert(
-            "findings",
-            FINDING_WRITE,
-            ("finding_id",),
-            keep=("created_at",),
-            earliest=("first_seen_at",),
-        )
-        self._checkpoint_upsert = d.upsert(
+        self._checkpoint_upsert = dialect.upsert(
             "checkpoints",
             ("console", "connector", "scope", "value", "run_id", "updated_at"),
             ("console", "connector", "scope"),
@@ -212,7 +201,6 @@ class Store:
 
     def _upsert_many(
         self,
-        statement: str,
         table: str,
         columns: Sequence[str],
         key: Sequence[str],
@@ -221,15 +209,18 @@ class Store:
         keep: Sequence[str] = (),
         earliest: Sequence[str] = (),
     ) -> None:
-        """Insert or update rows by ``key`` (``statement`` is the row-at-a-time form). On
-        PostgreSQL the page is COPYed into a staging table and upserted by one statement;
-        one statement may touch a row once, so repeated keys collapse to their last row
-        (``earliest`` columns keeping their earliest value), as sequential upserts would."""
+        """Insert or update rows by ``key`` (``Dialect.upsert``'s rules). On SQLite, one
+        prepared statement per row; on PostgreSQL the page is COPYed into a staging table and
+        upserted by one statement — which may touch a row once, so repeated keys collapse to
+        their last row (``earliest`` columns keeping their earliest value), as sequential
+        upserts would."""
         if not rows:
             return
         stage = getattr(self.conn, "stage", None)
         if stage is None:
-            self.conn.executemany(statement, rows)
+            self.conn.executemany(
+                self.dialect.upsert(table, columns, key, keep=keep, earliest=earliest), rows
+            )
             return
         staging = stage(table)
         self._insert_many(staging, columns, _collapse(rows, columns, key, earliest))
@@ -451,7 +442,6 @@ class Store:
             )
             params.append(tuple(values[col] for col in ASSET_COLUMNS))
         self._upsert_many(
-            self._asset_upsert,
             "assets",
             ASSET_COLUMNS,
             ("console", "agent_id"),
@@ -694,7 +684,6 @@ class Store:
                 )  # in FINDING_WRITE's order
             )
         self._upsert_many(
-            self._finding_upsert,
             "findings",
             FINDING_WRITE,
             ("finding_id",),
