@@ -1,4 +1,5 @@
-"""The malloc settings that keep a long sync's memory flat take effect on Linux/glibc."""
+"""The malloc settings that keep a long sync's memory flat take effect on Linux/glibc, and
+free memory goes back to the OS, though not more often than it is worth."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import sys
 
 import pytest
 
-from s1uvm._memory import tune_malloc
+from s1uvm import _memory
+from s1uvm._memory import return_free_memory, tune_malloc
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt is Linux-only")
@@ -20,3 +22,14 @@ def test_malloc_is_tuned_on_linux() -> None:
 
 def test_tuning_twice_is_harmless() -> None:
     assert tune_malloc() == tune_malloc()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc_trim is Linux-only")
+def test_free_memory_is_returned_at_most_once_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(_memory, "_last_trim", -_memory.TRIM_EVERY_S)
+    assert return_free_memory(lambda: now[0])
+    now[0] += 0.5
+    assert not return_free_memory(lambda: now[0])  # every page asks; once a second runs
+    now[0] += _memory.TRIM_EVERY_S
+    assert return_free_memory(lambda: now[0])

@@ -6,6 +6,7 @@ no HTTP beyond the client's public surface."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import threading
 import time
@@ -14,10 +15,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from s1uvm._memory import return_free_memory
 from s1uvm.connectors import Connector, Context, make
-from s1uvm.connectors.base import Plan, fmt
+from s1uvm.connectors.base import Batch, Plan, fmt
 from s1uvm.model import AssetRow, FindingRow, Rejected
-from s1uvm.s1 import Fetcher, InvalidCursor, PermissionDenied, S1Client, S1Error, Walk, site_ids
+from s1uvm.s1 import (
+    Fetcher,
+    InvalidCursor,
+    Page,
+    PermissionDenied,
+    S1Client,
+    S1Error,
+    Walk,
+    site_ids,
+)
 
 log = logging.getLogger("s1uvm.sync")
 PARTITION_WORKERS = 4  # partitions of one snapshot fetched at once (all under one rate limit)
@@ -131,6 +142,11 @@ def scope_key(scope: Mapping[str, str]) -> str:
     return "&".join(f"{k}={scope[k]}" for k in sorted(scope))
 
 
+def _transformed(connector: Connector, ctx: Context, page: Page) -> tuple[Page, Batch]:
+    """A page and its rows, made in the fetch thread (``Fetcher``'s prepare step)."""
+    return page, connector.transform(page.items, ctx)
+
+
 def run_connector(
     store: PageStore,
     client: S1Client,
@@ -165,10 +181,10 @@ def run_connector(
             fetch = Fetcher(
                 [Walk(client, p.path, p.params, nested=p.nested) for p in partitions(client, plan)],
                 workers=PARTITION_WORKERS,
+                prepare=functools.partial(_transformed, connector, ctx),
             )
             try:
-                for page in fetch:
-                    batch = connector.transform(page.items, ctx)
+                for page, batch in fetch:
                     checkpoint = (
                         connector.page_checkpoint(checkpoint, batch, plan, ctx) or checkpoint
                     )
@@ -182,6 +198,7 @@ def run_connector(
                         checkpoint=checkpoint if plan.mode != "snapshot" else None,
                         scope=where,
                     )
+                    return_free_memory()
                     counts["pages"] += 1
                     counts["records"] += len(page.items)
                     for key in ("created", "updated", "unchanged", "rejected", "fixed", "reopened"):

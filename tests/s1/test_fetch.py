@@ -1,6 +1,7 @@
-"""Fetching ahead and side by side: the same pages as a plain walk, each once; errors raised in
-the caller's thread after the pages before them; a bounded read-ahead; and an early stop that
-leaves no thread running. Against the simulated console over real HTTP."""
+"""Fetching ahead and side by side: the same pages as a plain walk, each once; errors raised in the
+caller's thread after the pages before them; pages prepared (transformed) in a thread of their
+own; read-ahead bounded in bytes; and an early stop that leaves no thread running. Against the
+simulated console over real HTTP."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 import msgspec
 import pytest
 
-from s1uvm.s1 import Fetcher, RequestRejected, S1Client, Walk, site_ids
+from s1uvm.s1 import Fetcher, Page, RequestRejected, S1Client, Walk, site_ids
 from s1uvm.simulator import Console
 
 RISKS = "/application-management/risks"
@@ -27,6 +28,26 @@ def test_one_walk_fetched_ahead_keeps_its_order(client: S1Client) -> None:
     assert ids([p.items for p in fetched]) == plain
     assert fetched.complete and fetched.end == "last-page"
     assert fetched.total == len(plain)
+
+
+def test_pages_are_prepared_off_the_callers_thread_in_walk_order(client: S1Client) -> None:
+    plain = ids([p.items for p in Walk(client, "/agents", {}, limit=7)])
+    caller = threading.get_ident()
+
+    def prepare(page: Page) -> tuple[int, list[str]]:
+        return threading.get_ident(), ids([page.items])
+
+    got = list(Fetcher([Walk(client, "/agents", {}, limit=7)], workers=2, prepare=prepare))
+    assert [i for _, chunk in got for i in chunk] == plain
+    assert caller not in {thread for thread, _ in got}
+
+
+def test_an_error_in_prepare_is_raised_in_the_caller(client: S1Client) -> None:
+    def prepare(page: Page) -> int:
+        raise ValueError("cannot prepare this page")
+
+    with pytest.raises(ValueError, match="cannot prepare"):
+        list(Fetcher([Walk(client, "/agents", {}, limit=7)], prepare=prepare))
 
 
 def test_site_partitions_cover_the_snapshot_once(client: S1Client, console: Console) -> None:
@@ -53,13 +74,36 @@ def test_an_error_comes_after_the_pages_before_it(client: S1Client) -> None:
     assert not bad.complete
 
 
-def test_read_ahead_is_bounded_and_an_early_stop_ends_the_threads(client: S1Client) -> None:
-    walk = Walk(client, "/agents", {"isDecommissioned": "true,false"}, limit=2)
-    fetched = Fetcher([walk], workers=1, depth=2)
+def _settle(walk: Walk) -> int:
+    """The walk's page count once it has stopped moving (the fetcher ran as far as it may)."""
+    last = -1
+    while walk.pages != last:
+        last = walk.pages
+        time.sleep(0.3)
+    return last
+
+
+@pytest.mark.parametrize("pages_ahead", [1, 3])
+def test_read_ahead_is_bounded_in_bytes(client: S1Client, pages_ahead: int) -> None:
+    params = {"isDecommissioned": "true,false"}
+    size = next(iter(Walk(client, "/agents", params, limit=2))).size
+    walk = Walk(client, "/agents", params, limit=2)
+    # Room for a little less than ``pages_ahead`` pages: the last one that starts still fits.
+    fetched = Fetcher([walk], workers=1, ahead=int((pages_ahead - 0.5) * size))
     pages = iter(fetched)
     next(pages)
-    time.sleep(0.5)  # let the fetcher run ahead as far as it may
-    assert walk.pages <= 1 + 2 + 1  # the page taken, the queue, one waiting to be queued
+    assert _settle(walk) == 1 + pages_ahead  # the page taken and those waiting
+    next(pages)  # taking one makes room for one more
+    assert _settle(walk) == 2 + pages_ahead
+    pages.close()
+
+
+def test_an_early_stop_ends_the_threads(client: S1Client) -> None:
+    walk = Walk(client, "/agents", {"isDecommissioned": "true,false"}, limit=2)
+    fetched = Fetcher([walk], workers=1, ahead=1)
+    pages = iter(fetched)
+    next(pages)
+    time.sleep(0.3)
     before = threading.active_count()
     pages.close()  # the caller stops early (a break, a SIGTERM)
     deadline = time.monotonic() + 5

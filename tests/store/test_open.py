@@ -3,12 +3,16 @@ with one line that says what to fix — leaving the file as it was."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -79,7 +83,13 @@ def test_the_connection_is_set_up_for_one_writer_and_many_readers(db: Path) -> N
     try:
         pragma = {
             name: store.conn.execute(f"PRAGMA {name}").fetchone()[0]
-            for name in ("journal_mode", "foreign_keys", "synchronous", "busy_timeout")
+            for name in (
+                "journal_mode",
+                "foreign_keys",
+                "synchronous",
+                "busy_timeout",
+                "wal_autocheckpoint",
+            )
         }
     finally:
         store.close()
@@ -88,7 +98,86 @@ def test_the_connection_is_set_up_for_one_writer_and_many_readers(db: Path) -> N
         "foreign_keys": 1,
         "synchronous": 1,  # NORMAL
         "busy_timeout": sqlite_module.BUSY_TIMEOUT_MS,
+        "wal_autocheckpoint": sqlite_module.WAL_CHECKPOINT_PAGES,
     }
+
+
+def test_writers_in_one_process_take_turns_without_the_busy_handler(db: Path) -> None:
+    """Connectors side by side each have a connection; the second writer waits for the
+    first's commit on the process's lock — so even with no busy timeout at all it is never
+    told the database is locked."""
+    first, second = open_store(db), open_store(db)
+    second.conn.execute("PRAGMA busy_timeout = 0")  # SQLite itself would refuse at once
+    outcome: list[BaseException | int] = []
+
+    def write_second() -> None:
+        try:
+            run = second.start_run("c1", "assets", "full")
+            outcome.append(second.write_page(run, "c1", "assets", assets=[asset("2" * 18)]).created)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    try:
+        with first._transaction():  # hold the database's write lock
+            first._x("INSERT INTO export_bookmarks VALUES ('held', 0, 'now')")
+            waiting = threading.Thread(target=write_second)
+            waiting.start()
+            waiting.join(0.3)
+            assert waiting.is_alive() and not outcome  # its turn has not come
+        waiting.join(10)
+        assert outcome == [1]
+    finally:
+        first.close()
+        second.close()
+
+
+def _queue_up(lock: sqlite_module.TurnLock, body: Callable[[], object]) -> threading.Thread:
+    """A thread that waits its turn at ``lock`` (returned once it holds a ticket)."""
+    issued = lock._issued
+
+    def run() -> None:
+        with contextlib.suppress(KeyboardInterrupt), lock:
+            body()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    while lock._issued == issued:
+        time.sleep(0.001)
+    return thread
+
+
+def test_writers_take_their_turns_in_arrival_order() -> None:
+    lock = sqlite_module.TurnLock()
+    order: list[int] = []
+    with lock:
+        threads = [_queue_up(lock, functools.partial(order.append, i)) for i in range(5)]
+    for t in threads:
+        t.join(5)
+    assert order == [0, 1, 2, 3, 4]
+
+
+def test_a_writer_that_stops_waiting_gives_its_turn_up() -> None:
+    lock = sqlite_module.TurnLock()
+    order: list[str] = []
+    quitter: list[int] = []
+
+    class Turns(threading.Condition):
+        def wait(self, timeout: float | None = None) -> bool:
+            if threading.get_ident() in quitter:
+                raise KeyboardInterrupt  # e.g. interrupted while queued
+            return super().wait(timeout)
+
+    lock._turns = Turns()
+    with lock:
+        first = _queue_up(lock, lambda: order.append("first"))
+        # This one is interrupted in its wait: it must not block the one behind it.
+        second = _queue_up(lock, lambda: order.append("never"))
+        quitter.append(second.ident or 0)
+        third = _queue_up(lock, lambda: order.append("third"))
+    for t in (first, second, third):
+        t.join(5)
+        assert not t.is_alive()
+    assert order == ["first", "third"]
 
 
 def test_migrations_apply_once_and_reopening_changes_nothing(db: Path) -> None:

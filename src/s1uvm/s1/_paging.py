@@ -49,6 +49,11 @@ class Page:
     next_cursor: str | None
     total: int | None
 
+    @property
+    def size(self) -> int:
+        """Bytes of raw JSON the page holds (what read-ahead budgets)."""
+        return sum(map(len, self.items))
+
 
 def decode_page(body: bytes, nested: str | None = None) -> tuple[list[msgspec.Raw], _Pagination]:
     if nested == "sites":

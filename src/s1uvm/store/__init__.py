@@ -10,7 +10,7 @@ from pathlib import Path
 from s1uvm.store import _postgres
 from s1uvm.store._dialect import POSTGRES
 from s1uvm.store._errors import StoreError
-from s1uvm.store._sqlite import connect, open_error
+from s1uvm.store._sqlite import connect, open_error, writer_lock
 from s1uvm.store._store import ASSET_COLUMNS, FINDING_COLUMNS, PageResult, Store
 
 
@@ -24,7 +24,7 @@ def open_store(target: str | os.PathLike[str]) -> Store:
     path = Path(text).expanduser()
     conn = connect(path)
     try:
-        return Store(conn, str(path))
+        return Store(conn, str(path), write_lock=writer_lock(path))
     except sqlite3.Error as exc:
         conn.close()
         raise open_error(str(path), exc) from None

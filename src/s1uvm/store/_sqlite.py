@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
 from s1uvm.store._errors import StoreError
 
 BUSY_TIMEOUT_MS = 30_000
+# Pages the WAL may hold before a commit copies them into the file (SQLite's default: 1000).
+# A page of risks dirties index pages all over a million-row table; at the default they were
+# copied back every few commits, at 20,000 (about 80 MB) each is copied once per many pages —
+# a large rate-limited snapshot went from about 99 s to 92 s, the limits' bound (issue #7).
+WAL_CHECKPOINT_PAGES = 20_000
 MIN_SQLITE = (3, 24, 0)  # INSERT … ON CONFLICT … DO UPDATE (upsert)
 _DAMAGED = {"SQLITE_NOTADB", "SQLITE_CORRUPT"}
 _BUSY = {"SQLITE_BUSY", "SQLITE_LOCKED"}
@@ -36,12 +42,63 @@ def connect(path: Path) -> sqlite3.Connection:
         _switch_to_wal(conn)
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.Error as exc:
         if conn is not None:
             conn.close()
         raise open_error(where, exc) from None
     return conn
+
+
+class TurnLock:
+    """A lock taken first come, first served. A plain lock lets the thread that released it
+    take it straight back, so a writer with its next page ready could keep the others waiting
+    page after page."""
+
+    def __init__(self) -> None:
+        self._turns = threading.Condition()
+        self._issued = 0  # tickets handed out
+        self._serving = 0  # the ticket whose turn it is
+        self._abandoned: set[int] = set()  # tickets whose holders stopped waiting
+
+    def __enter__(self) -> None:
+        with self._turns:
+            ticket = self._issued
+            self._issued += 1
+            try:
+                while ticket != self._serving:
+                    self._turns.wait()
+            except BaseException:  # interrupted while waiting: give the turn up
+                self._abandoned.add(ticket)
+                self._advance()
+                raise
+
+    def __exit__(self, *exc: object) -> None:
+        with self._turns:
+            self._serving += 1
+            self._advance()
+
+    def _advance(self) -> None:
+        while self._serving in self._abandoned:
+            self._abandoned.discard(self._serving)
+            self._serving += 1
+        self._turns.notify_all()
+
+
+_writers: dict[str, TurnLock] = {}
+_writers_guard = threading.Lock()
+
+
+def writer_lock(path: Path) -> TurnLock:
+    """The one lock of this process's writers to a database file, taken in turn. Connectors
+    side by side each hold their own connection; without it, one waiting for another's write
+    transaction goes to SQLite's busy handler, which sleeps in steps of up to 100 ms and wakes
+    late. The lock hands over the moment the other commits; other processes still wait in the
+    busy handler."""
+    key = os.path.realpath(path)
+    with _writers_guard:
+        return _writers.setdefault(key, TurnLock())
 
 
 def _switch_to_wal(conn: sqlite3.Connection) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -156,8 +157,17 @@ def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterator[Sequence[str]]
 class Store:
     """One database. Not shared across threads; open one per worker."""
 
-    def __init__(self, conn: Connection, location: str, dialect: Dialect = SQLITE) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        location: str,
+        dialect: Dialect = SQLITE,
+        *,
+        write_lock: AbstractContextManager[Any] | None = None,
+    ) -> None:
         self.conn = conn
+        # Writers of this process to the same database take turns here (see writer_lock).
+        self._write_lock = write_lock or contextlib.nullcontext()
         self.location = location
         self.dialect = dialect
         migrate(conn, dialect, location)
@@ -174,14 +184,15 @@ class Store:
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
         """One write transaction: committed whole, or rolled back whole on any error."""
-        self.conn.execute(self.dialect.begin_write)
-        try:
-            yield
-            self.conn.commit()
-        except BaseException:
-            with contextlib.suppress(Exception):  # the original error is the one to report
-                self.conn.rollback()
-            raise
+        with self._write_lock:
+            self.conn.execute(self.dialect.begin_write)
+            try:
+                yield
+                self.conn.commit()
+            except BaseException:
+                with contextlib.suppress(Exception):  # the original error is the one to report
+                    self.conn.rollback()
+                raise
 
     def close(self) -> None:
         self.conn.close()
