@@ -14,6 +14,7 @@ from s1uvm.connectors.base import parse as parse_ts
 from s1uvm.connectors.normalise import timestamp
 from s1uvm.s1 import (
     AuthenticationError,
+    Body,
     PermissionDenied,
     S1Client,
     S1Error,
@@ -51,7 +52,7 @@ class Report:
             self.exit_code = code
 
 
-def _json(body: bytes) -> Any:
+def _json(body: Body) -> Any:
     return json.loads(body)
 
 

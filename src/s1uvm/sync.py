@@ -198,9 +198,10 @@ def run_connector(
                         checkpoint=checkpoint if plan.mode != "snapshot" else None,
                         scope=where,
                     )
-                    return_free_memory()
                     counts["pages"] += 1
                     counts["records"] += len(page.items)
+                    del page, batch  # written: not held while the next one is awaited
+                    return_free_memory()
                     for key in ("created", "updated", "unchanged", "rejected", "fixed", "reopened"):
                         counts[key] += int(getattr(written, key, 0))
                     if progress is not None:

@@ -12,6 +12,7 @@ import pytest
 from s1uvm.s1 import (
     ApiToken,
     AuthenticationError,
+    Body,
     PermissionDenied,
     RateLimiter,
     RequestRejected,
@@ -26,7 +27,7 @@ from s1uvm.simulator import Console, SimConfig, SimulatorServer, TokenSpec
 from tests.s1.conftest import NoSleep
 
 
-def as_json(body: bytes) -> Any:
+def as_json(body: Body) -> Any:
     return json.loads(body)
 
 

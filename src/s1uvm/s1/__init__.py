@@ -7,6 +7,7 @@ knows nothing of our model or the database.
 from s1uvm.s1._client import API_PREFIX, S1Client, Stats
 from s1uvm.s1._errors import (
     AuthenticationError,
+    Body,
     InvalidCursor,
     MalformedResponse,
     PermissionDenied,
@@ -29,6 +30,7 @@ __all__ = [
     "PAGE_SIZE",
     "ApiToken",
     "AuthenticationError",
+    "Body",
     "Fetcher",
     "InvalidCursor",
     "MalformedResponse",

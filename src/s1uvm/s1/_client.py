@@ -21,6 +21,7 @@ import msgspec
 
 from s1uvm import __version__
 from s1uvm.s1._errors import (
+    Body,
     MalformedResponse,
     RateLimited,
     RequestRejected,
@@ -132,11 +133,11 @@ class S1Client:
 
     # -- requests --------------------------------------------------------------------------
     def get(
-        self, path: str, params: dict[str, Any] | None = None, *, decode: Callable[[bytes], T]
+        self, path: str, params: dict[str, Any] | None = None, *, decode: Callable[[Body], T]
     ) -> T:
         return self.request("GET", path, params=params, decode=decode)
 
-    def post(self, path: str, body: Any, *, decode: Callable[[bytes], T]) -> T:
+    def post(self, path: str, body: Any, *, decode: Callable[[Body], T]) -> T:
         return self.request("POST", path, json_body=msgspec.json.encode(body), decode=decode)
 
     def request(
@@ -146,7 +147,7 @@ class S1Client:
         *,
         params: dict[str, Any] | None = None,
         json_body: bytes | None = None,
-        decode: Callable[[bytes], T],
+        decode: Callable[[Body], T],
     ) -> T:
         """Send, retrying what is worth retrying, and decode the 2xx body with ``decode``.
 
@@ -186,14 +187,14 @@ class S1Client:
 
     def _send(
         self, method: str, path: str, params: dict[str, Any] | None, json_body: bytes | None
-    ) -> bytes:
+    ) -> Body:
         self.stats.count("requests")
         headers = {"Content-Type": "application/json"} if json_body is not None else None
         try:
-            response = self._http.request(
+            with self._http.stream(
                 method, path, params=params, content=json_body, headers=headers
-            )
-            body = response.read()
+            ) as response:
+                body = _read_body(response)
         except httpx2.TimeoutException as exc:
             raise TransportError(
                 f"{self.url}: no answer in time ({type(exc).__name__})", endpoint=path
@@ -232,6 +233,24 @@ class S1Client:
         if isinstance(err, RateLimited):
             err.retry_after = parse_retry_after(response.headers.get("retry-after"))
         raise err
+
+
+def _read_body(response: httpx2.Response) -> Body:
+    """The body, received into one buffer of the size the console announced: joining the
+    received chunks afterwards would hold a page — up to several megabytes of threats or
+    agents — twice for a moment, on every request (issue #7's memory target)."""
+    length = response.headers.get("content-length", "")
+    plain = response.headers.get("content-encoding", "identity") == "identity"
+    if not length.isdigit() or not plain or response.is_stream_consumed:
+        return response.read()  # compressed, of unknown size, or already read (a test double)
+    buffer = bytearray(int(length))
+    view = memoryview(buffer)
+    received = 0
+    for chunk in response.iter_raw():
+        view[received : received + len(chunk)] = chunk  # h11 refuses more than announced
+        received += len(chunk)
+    view.release()
+    return buffer  # msgspec decodes it in place
 
 
 def _short(exc: BaseException) -> str:

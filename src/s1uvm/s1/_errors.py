@@ -8,6 +8,9 @@ from typing import Any
 
 import msgspec
 
+# A response body as received: a bytearray when read into a buffer of its announced size.
+Body = bytes | bytearray
+
 
 class S1Error(Exception):
     """Base: one line that says what went wrong and what to fix."""
@@ -82,7 +85,7 @@ class _ErrorBody(msgspec.Struct):
     errors: list[_ErrorItem] | None = None
 
 
-def first_error(body: bytes) -> _ErrorItem | None:
+def first_error(body: Body) -> _ErrorItem | None:
     try:
         parsed = msgspec.json.decode(body, type=_ErrorBody)
     except (msgspec.DecodeError, msgspec.ValidationError):
@@ -90,7 +93,7 @@ def first_error(body: bytes) -> _ErrorItem | None:
     return parsed.errors[0] if parsed.errors else None
 
 
-def classify(status: int, body: bytes, endpoint: str) -> S1Error:
+def classify(status: int, body: Body, endpoint: str) -> S1Error:
     """The error for a non-2xx response."""
     item = first_error(body)
     code = item.code if item else None

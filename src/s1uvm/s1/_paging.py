@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from s1uvm.s1._errors import Body
+
 if TYPE_CHECKING:
     from s1uvm.s1._client import S1Client
 
@@ -55,7 +57,7 @@ class Page:
         return sum(map(len, self.items))
 
 
-def decode_page(body: bytes, nested: str | None = None) -> tuple[list[msgspec.Raw], _Pagination]:
+def decode_page(body: Body, nested: str | None = None) -> tuple[list[msgspec.Raw], _Pagination]:
     if nested == "sites":
         sites = msgspec.json.decode(body, type=_SitesEnvelope)
         items = (sites.data.sites if sites.data else None) or []
