@@ -1,4 +1,5 @@
-"""Client-side pacing, on a fake clock: per-endpoint buckets, sharing, slow-down after 429."""
+"""Client-side pacing, on a fake clock: per-endpoint buckets a little under the published
+limits, sharing, slow-down after 429; and against a console enforcing those limits, no 429."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import threading
 
 import pytest
 
-from s1uvm.s1 import RateLimiter, shared_limiter
-from s1uvm.s1._ratelimit import RECOVER_AFTER, endpoint_of
+from s1uvm.s1 import ApiToken, RateLimiter, S1Client, Walk, shared_limiter
+from s1uvm.s1._ratelimit import BURST_HEADROOM, RATE_HEADROOM, RECOVER_AFTER, endpoint_of
+from s1uvm.simulator import Console, SimConfig, SimulatorServer
+
+PACE = 1.0 - RATE_HEADROOM  # the share of a published rate the client uses
 
 
 class FakeClock:
@@ -37,31 +41,35 @@ def test_paths_map_to_the_published_limits(path: str, key: str) -> None:
     assert endpoint_of(path) == key
 
 
-def test_requests_are_spaced_at_the_endpoint_rate_after_the_burst() -> None:
+def test_requests_are_spaced_just_under_the_endpoint_rate_after_most_of_the_burst() -> None:
     clock = FakeClock()
     limiter = RateLimiter(clock=clock, sleep=clock.sleep)
+    burst = int(50 * (1 - BURST_HEADROOM))  # /threats: burst 50, then 10/s
     start = clock.now
-    for _ in range(50 + 100):  # /threats: burst 50, then 10/s
+    for _ in range(burst):
         limiter.acquire("/threats")
-    assert clock.now - start == pytest.approx(100 / 10.0, rel=0.01)
+    assert clock.now == start  # the burst, less the slack left to the console
+    for _ in range(100):
+        limiter.acquire("/threats")
+    assert clock.now - start == pytest.approx(100 / (10.0 * PACE), rel=0.01)
     start = clock.now
-    for _ in range(26):  # /agents: burst 1, 25/s
+    for _ in range(26):  # /agents: burst 1 (kept whole), 25/s
         limiter.acquire("/agents")
-    assert clock.now - start == pytest.approx(25 / 25.0, rel=0.01)
+    assert clock.now - start == pytest.approx(25 / (25.0 * PACE), rel=0.01)
 
 
 def test_a_429_halves_the_rate_and_successes_restore_it() -> None:
     clock = FakeClock()
     limiter = RateLimiter(clock=clock, sleep=clock.sleep)
-    assert limiter.rate("/threats") == 10.0
+    assert limiter.rate("/threats") == pytest.approx(10.0 * PACE)
     limiter.throttled("/threats")
-    assert limiter.rate("/threats") == 5.0
+    assert limiter.rate("/threats") == pytest.approx(5.0 * PACE)
     limiter.throttled("/threats")
-    assert limiter.rate("/threats") == 2.5
+    assert limiter.rate("/threats") == pytest.approx(2.5 * PACE)
     for _ in range(RECOVER_AFTER * 10):
         limiter.success("/threats")
-    assert limiter.rate("/threats") == 10.0
-    assert limiter.rate("/agents") == 25.0  # other endpoints untouched
+    assert limiter.rate("/threats") == pytest.approx(10.0 * PACE)
+    assert limiter.rate("/agents") == pytest.approx(25.0 * PACE)  # other endpoints untouched
 
 
 def test_connectors_with_one_token_share_one_budget() -> None:
@@ -94,3 +102,17 @@ def test_threads_never_exceed_the_budget() -> None:
     assert len(granted) == 200
     # 200 tokens at 100/s with a burst of 10 need at least 1.9 s of (fake) time.
     assert max(granted) - 1000.0 >= 1.9 - 1e-9
+
+
+def test_a_console_enforcing_the_published_limits_is_never_pushed_to_429() -> None:
+    """Past the burst, paced against a console whose buckets match the published table: the
+    slack the client leaves absorbs the jitter between its clock and the console's."""
+    console = Console(SimConfig(seed=11, agents=150, rate_limits=True))
+    with (
+        SimulatorServer(console) as server,
+        S1Client(server.url, ApiToken(console.token), limiter=RateLimiter()) as client,
+    ):
+        walk = Walk(client, "/threats", {}, limit=1)
+        pages = sum(1 for _ in walk)
+    assert pages > 50  # beyond the console's burst of 50
+    assert client.stats.throttled == 0 and client.stats.retries == 0

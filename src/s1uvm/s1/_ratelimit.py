@@ -24,6 +24,14 @@ LIMITS: dict[str, tuple[float, float]] = {
     "/xdr": (25.0, 25.0),
 }
 DEFAULT = (10.0, 10.0)
+# What we leave unused of each published limit. The console's buckets and ours tick on
+# different clocks and requests reach it with jitter: pacing at exactly its rate with its
+# whole burst spent, the two buckets run empty in lock-step and a request arriving a few ms
+# early is refused — and one 429 halves our rate for the next couple of hundred requests (a
+# large rate-limited snapshot: 92 s → 110 s, issue #7). A fifth of each burst kept unspent,
+# and the rate a little under, leave the console the slack to absorb that.
+BURST_HEADROOM = 0.2
+RATE_HEADROOM = 0.02
 RECOVER_AFTER = 50  # successes at a reduced rate before stepping back up
 MIN_RATE = 0.5
 _EPSILON = 1e-9
@@ -68,7 +76,8 @@ class RateLimiter:
         bucket = self._buckets.get(endpoint)
         if bucket is None:
             rate, burst = self.limits.get(endpoint, DEFAULT)
-            burst = max(1.0, burst)
+            rate *= 1.0 - RATE_HEADROOM
+            burst = max(1.0, float(int(burst * (1.0 - BURST_HEADROOM))))
             bucket = _Bucket(rate, rate, burst, burst, now)
             self._buckets[endpoint] = bucket
         return bucket
