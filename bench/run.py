@@ -10,8 +10,9 @@ endpoint, the connectors running side by side) and the sync's wall time against 
 
 Scenarios: ``small`` (about 1,000 agents, 20,000 risks, 1,000 threats) and ``large`` (100,000
 agents, 1,000,000 risks, 20,000 threats), each unthrottled, with rate limits, and (large) with
-200 ms latency on every request; each unthrottled one also on PostgreSQL when a server is
-reachable. The table goes to stdout, the figures as JSON to ``bench/results/``."""
+200 ms latency on every request; each unthrottled one, and the large rate-limited one, also on
+PostgreSQL when a server is reachable. The table goes to stdout, the figures as JSON to
+``bench/results/``."""
 
 from __future__ import annotations
 
@@ -63,6 +64,10 @@ def scenarios(sizes: list[str], postgres: bool) -> list[Scenario]:
         if postgres:
             out.append(Scenario(f"{size}-postgresql", size, db="postgresql"))
         out.append(Scenario(f"{size}-rate-limited", size, rate_limits=True))
+        if size == "large" and postgres:
+            out.append(
+                Scenario(f"{size}-rate-limited-postgresql", size, rate_limits=True, db="postgresql")
+            )
         if size == "large":
             out.append(
                 Scenario(f"{size}-rate-limited-200ms", size, rate_limits=True, latency_ms=200)
