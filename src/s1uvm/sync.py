@@ -143,7 +143,7 @@ def scope_key(scope: Mapping[str, str]) -> str:
 
 
 def _transformed(connector: Connector, ctx: Context, page: Page) -> tuple[Page, Batch]:
-    """A page and its rows, made in the fetch thread (``Fetcher``'s prepare step)."""
+    """A page and its rows, made in the ``Fetcher``'s prepare thread."""
     return page, connector.transform(page.items, ctx)
 
 
