@@ -4,6 +4,8 @@ TLS, and the token kept out of every error."""
 from __future__ import annotations
 
 import json
+import socket
+import threading
 from typing import Any
 
 import httpx2
@@ -166,6 +168,37 @@ def test_an_unreachable_host_is_a_transport_error(sleeps: NoSleep) -> None:
         with pytest.raises(TransportError, match=r"cannot reach http://127\.0\.0\.1:9"):
             c.get("/system/info", decode=as_json)
         assert c.stats.requests == 2
+
+
+def test_an_announced_size_is_not_taken_on_trust(sleeps: NoSleep) -> None:
+    """A server that claims a terabyte and sends a few bytes gets a transport error (retried,
+    then reported), not a terabyte allocated."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        for _ in range(2):
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000000\r\n\r\n{}")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    with (
+        listener,
+        S1Client(
+            f"http://127.0.0.1:{port}",
+            ApiToken("x" * 20),
+            retry=RetryPolicy(attempts=2),
+            limiter=RateLimiter(),
+            sleep=sleeps,
+            timeout=5,
+        ) as c,
+        pytest.raises(TransportError),
+    ):
+        c.get("/system/info", decode=as_json)
+    thread.join(5)
 
 
 def test_redirects_are_not_followed_so_the_token_stays_home() -> None:

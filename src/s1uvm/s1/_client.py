@@ -235,14 +235,25 @@ class S1Client:
         raise err
 
 
+# The largest body received into a buffer sized from Content-Length: a page of 1000 threats is
+# about 5 MB; a header claiming more than this is read as it actually arrives.
+MAX_PREALLOCATED = 64 * 1024 * 1024
+
+
 def _read_body(response: httpx2.Response) -> Body:
     """The body, received into one buffer of the size the console announced: joining the
     received chunks afterwards would hold a page — up to several megabytes of threats or
-    agents — twice for a moment, on every request (issue #7's memory target)."""
+    agents — twice for a moment, on every request (issue #7's memory target). An announced
+    size beyond any real page is not allocated up front on the server's word."""
     length = response.headers.get("content-length", "")
     plain = response.headers.get("content-encoding", "identity") == "identity"
-    if not length.isdigit() or not plain or response.is_stream_consumed:
-        return response.read()  # compressed, of unknown size, or already read (a test double)
+    if (
+        not length.isdigit()
+        or int(length) > MAX_PREALLOCATED
+        or not plain
+        or response.is_stream_consumed
+    ):
+        return response.read()  # compressed, of unknown or implausible size, or a test double
     buffer = bytearray(int(length))
     view = memoryview(buffer)
     received = 0
