@@ -39,6 +39,15 @@ def _libc() -> ctypes.CDLL | None:
         return None
 
 
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    trim = getattr(_libc(), "malloc_trim", None)
+    if trim is not None:
+        trim.argtypes = [ctypes.c_size_t]
+        trim.restype = ctypes.c_int
+    return trim
+
+
 def tune_malloc() -> bool:
     """Apply the settings; True when they took effect."""
     libc = _libc()
@@ -55,7 +64,7 @@ def return_free_memory(clock: Callable[[], float] = time.monotonic) -> bool:
     """Give the heap's free pages back to the OS, at most once every ``TRIM_EVERY_S`` for the
     whole process (threads call it after every page); True when it ran."""
     global _last_trim
-    trim = getattr(_libc(), "malloc_trim", None)
+    trim = _malloc_trim()
     if trim is None:
         return False
     with _trim_guard:
@@ -63,6 +72,5 @@ def return_free_memory(clock: Callable[[], float] = time.monotonic) -> bool:
         if now - _last_trim < TRIM_EVERY_S:
             return False
         _last_trim = now
-    trim.argtypes = [ctypes.c_size_t]
     trim(0)
     return True

@@ -1,11 +1,11 @@
 """Fetching ahead: cursor walks run in background threads and hand their pages over through a
 queue, so the next page is on the wire while the caller writes the current one. Between them a
 ``prepare`` thread (the connector's pure transform) turns each page into rows, so three things
-overlap: receiving a page, decoding the one before, writing the one before that — the
-database's and the socket's time release the GIL, so the transform's Python time hides behind
-them instead of adding up. Several walks (independent partitions of
-one snapshot) run side by side, as many at once as ``workers`` allows, all under the client's
-shared rate limiter. One walk keeps its page order; pages of different walks interleave.
+overlap: receiving a page, decoding the one before, writing the one before that — the database's
+and the socket's time release the GIL, so the transform's Python time hides behind them instead
+of adding up. Several walks (independent partitions of one snapshot) run side by side, as many
+at once as ``workers`` allows, all under the client's shared rate limiter. One walk keeps its
+page order; pages of different walks interleave.
 
 An error in a walk is handed over in sequence, after the pages before it, and raised in the
 caller's thread; the other walks are then cancelled.
@@ -74,8 +74,8 @@ class Fetcher(Generic[T]):
         self._prepare = prepare
         self._todo = list(reversed(self.walks))
         self._todo_lock = threading.Lock()
-        # walks → prepare: pages in walk order, an error, or a walk thread's end
-        self._received: queue.Queue[Page | BaseException | _Done] = queue.Queue()
+        # walks → prepare: (bytes, page) in walk order, an error, or a walk thread's end
+        self._received: queue.Queue[tuple[int, Page] | BaseException | _Done] = queue.Queue()
         # prepare → caller: (bytes, prepared page), an error, or the end of everything
         self._queue: queue.Queue[tuple[int, T] | BaseException | _Done] = queue.Queue()
         self._waiting = 0  # bytes of pages queued and not yet taken by the caller
@@ -120,9 +120,10 @@ class Fetcher(Generic[T]):
         return not self._cancel.is_set()
 
     def _put(self, page: Page) -> None:
+        size = page.size  # counted once, carried along to the caller
         with self._room:
-            self._waiting += page.size
-        self._received.put(page)
+            self._waiting += size
+        self._received.put((size, page))
 
     def _taken(self, size: int) -> None:
         with self._room:
@@ -161,7 +162,8 @@ class Fetcher(Generic[T]):
                 elif isinstance(item, BaseException):
                     self._queue.put(item)
                 else:
-                    self._queue.put((item.size, self._prepare(item)))
+                    size, page = item
+                    self._queue.put((size, self._prepare(page)))
         except BaseException as exc:
             self._queue.put(exc)
         finally:
