@@ -28,7 +28,7 @@ def download(url: str, token: ApiToken, name: str) -> dict[str, Any]:
     with S1Client(url, token) as client:
         ctx = Context("bench", "2100-01-01T00:00:00.000000Z", 30)
         plans = partitions(client, connector.plan(None, full=True, ctx=ctx))
-        walks = [Walk(client, p.path, p.params, nested=p.nested) for p in plans]
+        walks = [Walk(client, p.path, p.params, limit=p.page_size, nested=p.nested) for p in plans]
         for page in Fetcher(walks, workers=PARTITION_WORKERS):
             records += len(page.items)
         return {

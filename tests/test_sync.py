@@ -137,3 +137,27 @@ def test_a_scope_filter_syncs_and_closes_only_its_part(
     # The scoped checkpoints are their own: the unscoped ones are untouched.
     assert store.get_checkpoint("sim", "threats", scope_key(scope)) is not None
     assert results["threats"].mode == "full"  # a new scope starts afresh
+
+
+def test_pages_of_big_records_are_kept_to_a_few_hundred(tmp_path: Path) -> None:
+    """Threats (5–7 KB each) and agents (3.5 KB) come in pages of about ``PAGE_BYTES``, not a
+    thousand records, so a page held while the next is on its way stays small; risks (0.6 KB)
+    keep the API's 1000."""
+    from s1uvm.connectors import assets, threats
+
+    console = Console(SimConfig(seed=5, agents=900, threats_per_agent=1.0, epoch_us=EPOCH))
+    store = open_store(tmp_path / "s1uvm.db")
+    try:
+        with SimulatorServer(console) as server:
+            with S1Client(server.url, ApiToken(console.token), limiter=RateLimiter()) as c:
+                results = sync_all(store, c)
+    finally:
+        store.close()
+    assert assets.PAGE < 1000 and threats.PAGE < assets.PAGE
+    for name, size in (("assets", assets.PAGE), ("threats", threats.PAGE)):
+        counts = results[name].counts
+        assert counts["records"] > 2 * size, (name, counts)
+        assert counts["pages"] == -(-counts["records"] // size), (name, counts)
+        assert counts["bytes"] / counts["pages"] < 2 * 1024 * 1024, (name, counts)
+    risks = results["vulnerabilities"].counts
+    assert risks["records"] / risks["pages"] > 500  # a thousand a page, but the last of a site

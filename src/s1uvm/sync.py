@@ -179,7 +179,10 @@ def run_connector(
         stopped = False
         while True:
             fetch = Fetcher(
-                [Walk(client, p.path, p.params, nested=p.nested) for p in partitions(client, plan)],
+                [
+                    Walk(client, p.path, p.params, limit=p.page_size, nested=p.nested)
+                    for p in partitions(client, plan)
+                ],
                 workers=PARTITION_WORKERS,
                 prepare=functools.partial(_transformed, connector, ctx),
             )

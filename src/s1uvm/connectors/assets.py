@@ -19,12 +19,14 @@ from s1uvm.connectors.base import (
     bookmark_checkpoint,
     fmt,
     normalise_page,
+    page_size,
     parse,
 )
 from s1uvm.model import AssetRow, Lifecycle
 from s1uvm.s1.records import AGENT, AgentRecord
 
 NAME = "assets"
+PAGE = page_size(3_500)  # an agent record: about 3.5 KB (the real fixture)
 
 
 def lifecycle(rec: AgentRecord, last_active: str | None, ctx: Context) -> str:
@@ -108,9 +110,9 @@ class AssetsConnector:
         last_full = cp.get("last_full_at")
         due = last_full is None or parse(last_full) + self.full_refresh <= parse(ctx.now)
         if full or due or not cp.get("updated_at"):
-            return Plan("/agents", params, "full")
+            return Plan("/agents", params, "full", page_size=PAGE)
         params["updatedAt__gte"] = cp["updated_at"]
-        return Plan("/agents", params, "incremental")
+        return Plan("/agents", params, "incremental", page_size=PAGE)
 
     def transform(self, items: list[msgspec.Raw], ctx: Context) -> Batch:
         assets, rejected = normalise_page(items, AGENT.decode, to_row, ctx, NAME)

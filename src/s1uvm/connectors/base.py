@@ -38,6 +38,21 @@ class Plan:
     # A snapshot that may be fetched as independent partitions, one per site, side by side:
     # the filter that takes one site id. The sync engine lists the sites.
     partition: str | None = None
+    # Records per request. A page is held whole while it is decoded and written, and the next
+    # one is on its way meanwhile, so pages of big records are kept to a few hundred (see
+    # ``PAGE_BYTES``): peak memory then stays the same however many pages a console has.
+    page_size: int = 1000
+
+
+# About how many bytes of JSON a page should hold: a thousand risks are 0.6 MB, a thousand
+# agents 3.5 MB, a thousand threats 5 MB. Connectors size their pages to about this.
+PAGE_BYTES = 1_500_000
+
+
+def page_size(record_bytes: int, most: int = 1000) -> int:
+    """Records per page for records of about ``record_bytes`` each: ``PAGE_BYTES`` worth, at
+    least 100 (fewer would spend the rate limit on round trips), at most the API's 1000."""
+    return max(100, min(most, PAGE_BYTES // record_bytes))
 
 
 @dataclass(slots=True)

@@ -22,11 +22,19 @@ from typing import Any
 import msgspec
 
 from s1uvm.connectors import normalise as n
-from s1uvm.connectors.base import Batch, Context, Plan, bookmark_checkpoint, normalise_page
+from s1uvm.connectors.base import (
+    Batch,
+    Context,
+    Plan,
+    bookmark_checkpoint,
+    normalise_page,
+    page_size,
+)
 from s1uvm.model import FindingRow, Kind, Severity, State, finding_key
 from s1uvm.s1.records import THREAT, ThreatInfo, ThreatRecord
 
 NAME = "threats"
+PAGE = page_size(7_000)  # a threat with its indicators and mitigation report: 5–7 KB
 
 
 def severity(info: ThreatInfo) -> str:
@@ -93,8 +101,8 @@ class ThreatsConnector:
         bookmark = (checkpoint or {}).get("updated_at")
         if bookmark and not full:
             params["updatedAt__gte"] = bookmark
-            return Plan("/threats", params, "incremental")
-        return Plan("/threats", params, "full")
+            return Plan("/threats", params, "incremental", page_size=PAGE)
+        return Plan("/threats", params, "full", page_size=PAGE)
 
     def transform(self, items: list[msgspec.Raw], ctx: Context) -> Batch:
         findings, rejected = normalise_page(items, THREAT.decode, to_row, ctx, NAME)
