@@ -98,6 +98,27 @@ def test_read_ahead_is_bounded_in_bytes(client: S1Client, pages_ahead: int) -> N
     pages.close()
 
 
+def test_read_ahead_grows_with_the_walks_running_side_by_side(client: S1Client) -> None:
+    """Each walk has one request in flight, so partitions fetched in parallel get room for a
+    page each: with two walks, twice what one would be allowed."""
+    params = {"isDecommissioned": "true,false"}
+    size = next(iter(Walk(client, "/agents", params, limit=2))).size
+    walks = [Walk(client, "/agents", params, limit=2) for _ in range(2)]
+    fetched = Fetcher(walks, workers=2, ahead=int(3.5 * size))
+    pages = iter(fetched)
+    try:
+        next(pages)
+        time.sleep(0.3)
+        for w in walks:
+            _settle(w)
+        fetched_pages = sum(w.pages for w in walks)
+        # Room for 7 pages waiting (each walk may start one more while the other's is on its
+        # way); one bound shared by both would have stopped them at 3 + 2.
+        assert 1 + 7 <= fetched_pages <= 1 + 7 + 2, fetched_pages
+    finally:
+        pages.close()
+
+
 def test_an_early_stop_ends_the_threads(client: S1Client) -> None:
     walk = Walk(client, "/agents", {"isDecommissioned": "true,false"}, limit=2)
     fetched = Fetcher([walk], workers=1, ahead=1)
