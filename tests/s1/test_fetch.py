@@ -119,6 +119,31 @@ def test_read_ahead_grows_with_the_walks_running_side_by_side(client: S1Client) 
         pages.close()
 
 
+def test_pages_read_ahead_wait_as_json_and_only_the_next_is_prepared(client: S1Client) -> None:
+    """Rows take more memory than their JSON: one page is prepared ahead of the caller, the
+    others read ahead wait unprepared."""
+    params = {"isDecommissioned": "true,false"}
+    size = next(iter(Walk(client, "/agents", params, limit=2))).size
+    walk = Walk(client, "/agents", params, limit=2)
+    prepared: list[Page] = []
+
+    def prepare(page: Page) -> Page:
+        prepared.append(page)
+        return page
+
+    fetched = Fetcher([walk], workers=1, ahead=int(3.5 * size), prepare=prepare)
+    pages = iter(fetched)
+    try:
+        next(pages)
+        assert _settle(walk) == 1 + 4  # the page taken and four read ahead …
+        assert len(prepared) == 2  # … of which only the next one is prepared
+        next(pages)
+        time.sleep(0.3)
+        assert len(prepared) == 3
+    finally:
+        pages.close()
+
+
 def test_an_early_stop_ends_the_threads(client: S1Client) -> None:
     walk = Walk(client, "/agents", {"isDecommissioned": "true,false"}, limit=2)
     fetched = Fetcher([walk], workers=1, ahead=1)

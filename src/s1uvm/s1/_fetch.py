@@ -1,6 +1,7 @@
 """Fetching ahead: cursor walks run in background threads and hand their pages over through a
 queue, so the next page is on the wire while the caller writes the current one. Between them a
-``prepare`` thread (the connector's pure transform) turns each page into rows, so three things
+``prepare`` thread (the connector's pure transform) turns each page into rows — one page ahead of
+the caller, the others wait as JSON, which is smaller than its rows — so three things
 overlap: receiving a page, decoding the one before, writing the one before that — the database's
 and the socket's time release the GIL, so the transform's Python time hides behind them instead
 of adding up. Several walks (independent partitions of one snapshot) run side by side, as many
@@ -89,6 +90,9 @@ class Fetcher(Generic[T]):
         self._waiting = 0  # bytes of pages queued and not yet taken by the caller
         self._room = threading.Condition()
         self._cancel = threading.Event()
+        # One prepared page waits for the caller at most: rows take two to three times the
+        # memory of their page's JSON, so pages read ahead wait as JSON until it is their turn.
+        self._prepared_slot = threading.Semaphore(1)
         self._threads = [
             threading.Thread(target=self._work, name=f"fetch-{i}", daemon=True)
             for i in range(self._walkers)
@@ -170,6 +174,9 @@ class Fetcher(Generic[T]):
                     self._queue.put(item)
                 else:
                     size, page = item
+                    while not self._prepared_slot.acquire(timeout=0.1):
+                        if self._cancel.is_set():
+                            return
                     self._queue.put((size, self._prepare(page)))
         except BaseException as exc:
             self._queue.put(exc)
@@ -193,6 +200,7 @@ class Fetcher(Generic[T]):
                 else:
                     size, prepared = item
                     self._taken(size)
+                    self._prepared_slot.release()  # the next page may be prepared meanwhile
                     yield prepared
         finally:
             self.close()
