@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from s1uvm.connectors import make
+from s1uvm.connectors import assets, make, threats
 from s1uvm.connectors.base import Context
 from s1uvm.s1 import ApiToken, RateLimiter, S1Client
 from s1uvm.simulator import Console, SimConfig, SimulatorServer
@@ -143,8 +143,6 @@ def test_pages_of_big_records_are_kept_to_a_few_hundred(tmp_path: Path) -> None:
     """Threats (5–7 KB each) and agents (3.5 KB) come in pages of about ``PAGE_BYTES``, not a
     thousand records, so a page held while the next is on its way stays small; risks (0.6 KB)
     keep the API's 1000."""
-    from s1uvm.connectors import assets, threats
-
     console = Console(SimConfig(seed=5, agents=900, threats_per_agent=1.0, epoch_us=EPOCH))
     store = open_store(tmp_path / "s1uvm.db")
     try:

@@ -13,6 +13,7 @@ import msgspec
 
 from s1uvm.connectors.normalise import Malformed
 from s1uvm.model import AssetRow, FindingRow, Rejected
+from s1uvm.s1 import PAGE_SIZE
 
 R = TypeVar("R")
 
@@ -41,7 +42,7 @@ class Plan:
     # Records per request. A page is held whole while it is decoded and written, and the next
     # one is on its way meanwhile, so pages of big records are kept to a few hundred (see
     # ``PAGE_BYTES``): peak memory then stays the same however many pages a console has.
-    page_size: int = 1000
+    page_size: int = PAGE_SIZE
 
 
 # About how many bytes of JSON a page should hold: a thousand risks are 0.6 MB, a thousand
@@ -49,7 +50,7 @@ class Plan:
 PAGE_BYTES = 1_500_000
 
 
-def page_size(record_bytes: int, most: int = 1000) -> int:
+def page_size(record_bytes: int, most: int = PAGE_SIZE) -> int:
     """Records per page for records of about ``record_bytes`` each: ``PAGE_BYTES`` worth, at
     least 100 (fewer would spend the rate limit on round trips), at most the API's 1000."""
     return max(100, min(most, PAGE_BYTES // record_bytes))
