@@ -131,7 +131,9 @@ def test_writers_in_one_process_take_turns_without_the_busy_handler(db: Path) ->
         second.close()
 
 
-def _queue_up(lock: sqlite_module.TurnLock, body: Callable[[], object]) -> threading.Thread:
+def _queue_up(
+    lock: sqlite_module.TurnLock, body: Callable[[], object], name: str | None = None
+) -> threading.Thread:
     """A thread that waits its turn at ``lock`` (returned once it holds a ticket)."""
     issued = lock._issued
 
@@ -139,7 +141,7 @@ def _queue_up(lock: sqlite_module.TurnLock, body: Callable[[], object]) -> threa
         with contextlib.suppress(KeyboardInterrupt), lock:
             body()
 
-    thread = threading.Thread(target=run)
+    thread = threading.Thread(target=run, name=name)
     thread.start()
     while lock._issued == issued:
         time.sleep(0.001)
@@ -159,11 +161,11 @@ def test_writers_take_their_turns_in_arrival_order() -> None:
 def test_a_writer_that_stops_waiting_gives_its_turn_up() -> None:
     lock = sqlite_module.TurnLock()
     order: list[str] = []
-    quitter: list[int] = []
 
     class Turns(threading.Condition):
         def wait(self, timeout: float | None = None) -> bool:
-            if threading.get_ident() in quitter:
+            # Named before it starts, so its very first wait is the one interrupted.
+            if threading.current_thread().name == "quitter":
                 raise KeyboardInterrupt  # e.g. interrupted while queued
             return super().wait(timeout)
 
@@ -171,8 +173,7 @@ def test_a_writer_that_stops_waiting_gives_its_turn_up() -> None:
     with lock:
         first = _queue_up(lock, lambda: order.append("first"))
         # This one is interrupted in its wait: it must not block the one behind it.
-        second = _queue_up(lock, lambda: order.append("never"))
-        quitter.append(second.ident or 0)
+        second = _queue_up(lock, lambda: order.append("never"), name="quitter")
         third = _queue_up(lock, lambda: order.append("third"))
     for t in (first, second, third):
         t.join(5)
