@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import os
 import sqlite3
 import stat
@@ -15,13 +16,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from s1uvm.model import finding_key
 from s1uvm.store import StoreError, open_store
 from s1uvm.store import _sqlite as sqlite_module
 from s1uvm.store._dialect import SQLITE
 from s1uvm.store._migrations import LATEST, MIGRATIONS, SCHEMA_VERSION
-from tests.store.rows import asset
+from tests.store.rows import asset, threat, vuln
 
 CONTRACT_TABLES = {
     "assets",
@@ -53,8 +56,11 @@ def build_old(db: Path, upto: int) -> None:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(SQLITE.ddl(SCHEMA_VERSION))
         for version in range(1, upto + 1):
-            for statement in MIGRATIONS[version - 1]:
-                conn.execute(SQLITE.ddl(statement))
+            for step in MIGRATIONS[version - 1]:
+                if callable(step):
+                    step(conn, SQLITE)
+                else:
+                    conn.execute(SQLITE.ddl(step))
             conn.execute("INSERT INTO schema_version VALUES (?, 'then')", (version,))
         conn.execute(
             "INSERT INTO assets (asset_id, console, agent_id, lifecycle, first_seen_at, "
@@ -209,6 +215,54 @@ def test_an_older_database_is_brought_forward_with_its_data(tmp_path: Path) -> N
     finally:
         store.close()
     assert versions(db) == list(range(1, LATEST + 1))
+
+
+def _first_form(agent_id: str | None, kind: str, natural: str) -> str:
+    """A finding id as s1uvm wrote it before ids began with their agent's digits."""
+    text = f"v1|c1|{agent_id or ''}|{kind}|{natural}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def test_finding_ids_of_the_first_form_are_rewritten_with_their_history(target: str) -> None:
+    orphan = msgspec.structs.replace(
+        threat("0", "777"), agent_id=None, finding_id=finding_key("c1", None, "threat", "777")
+    )
+    rows = [vuln("11", "CVE-2024-1"), vuln("12", "CVE-2024-2"), threat("11", "555"), orphan]
+    old = [
+        _first_form("11", "vulnerability", "CVE-2024-1|acme|app"),
+        _first_form("12", "vulnerability", "CVE-2024-2|acme|app"),
+        _first_form("11", "threat", "555"),
+        _first_form(None, "threat", "777"),
+    ]
+    store = open_store(target)
+    try:
+        run = store.start_run("c1", "vulnerabilities", "snapshot")
+        store.write_page(run, "c1", "vulnerabilities", findings=rows)
+        with store._transaction():  # as an s1uvm before the migration left the data
+            for row, first in zip(rows, old, strict=True):
+                assert row.finding_id[8:] == first[:24] and row.finding_id != first
+                for update in (
+                    "UPDATE findings SET finding_id = ? WHERE finding_id = ?",
+                    "UPDATE finding_history SET finding_id = ? WHERE finding_id = ?",
+                ):
+                    store._x(update, (first, row.finding_id))
+            store._x("DELETE FROM schema_version WHERE version = ?", (LATEST,))
+    finally:
+        store.close()
+
+    store = open_store(target)
+    try:
+        found = {f["finding_id"] for f in store.query_findings()}
+        assert found == {r.finding_id for r in rows}
+        for row in rows:
+            assert [h["event_type"] for h in store.history(row.finding_id)] == ["created"]
+        run = store.start_run("c1", "vulnerabilities", "snapshot")
+        store.write_page(run, "c1", "vulnerabilities", findings=rows)  # the same findings again
+        assert store.counts()["findings_total"] == len(rows)  # matched, not duplicated
+        for row in rows:
+            assert [h["event_type"] for h in store.history(row.finding_id)] == ["created"]
+    finally:
+        store.close()
 
 
 def test_a_newer_schema_is_refused_and_left_alone(db: Path) -> None:
