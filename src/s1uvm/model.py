@@ -149,9 +149,11 @@ def finding_key(console: str, agent_id: str | None, kind: str, natural: str) -> 
     return finding_key_prefix(console, agent_id) + own
 
 
+@functools.lru_cache(maxsize=4096)
 def finding_key_prefix(console: str, agent_id: str | None) -> str:
     """The part of a finding's id that its source agent gives (also for a store migrating
-    ids of the first form — sha256 of the same text, 32 digits — whose first 24 are kept)."""
+    ids of the first form — sha256 of the same text, 32 digits — whose first 24 are kept).
+    Cached: pages come agent by agent, each agent's findings one after another."""
     return asset_key(console, agent_id or "")[:8]
 
 

@@ -23,7 +23,7 @@ from s1uvm.model import finding_key
 from s1uvm.store import StoreError, open_store
 from s1uvm.store import _sqlite as sqlite_module
 from s1uvm.store._dialect import SQLITE
-from s1uvm.store._migrations import LATEST, MIGRATIONS, SCHEMA_VERSION
+from s1uvm.store._migrations import LATEST, MIGRATIONS, SCHEMA_VERSION, run_step
 from tests.store.rows import asset, threat, vuln
 
 CONTRACT_TABLES = {
@@ -57,10 +57,7 @@ def build_old(db: Path, upto: int) -> None:
         conn.execute(SQLITE.ddl(SCHEMA_VERSION))
         for version in range(1, upto + 1):
             for step in MIGRATIONS[version - 1]:
-                if callable(step):
-                    step(conn, SQLITE)
-                else:
-                    conn.execute(SQLITE.ddl(step))
+                run_step(step, conn, SQLITE)
             conn.execute("INSERT INTO schema_version VALUES (?, 'then')", (version,))
         conn.execute(
             "INSERT INTO assets (asset_id, console, agent_id, lifecycle, first_seen_at, "

@@ -194,6 +194,14 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
 LATEST = len(MIGRATIONS)
 
 
+def run_step(step: Step, conn: Connection, dialect: Dialect) -> None:
+    """One step of a migration: a statement in this dialect's types, or a function."""
+    if callable(step):
+        step(conn, dialect)
+    else:
+        conn.execute(dialect.ddl(step))
+
+
 def migrate(conn: Connection, dialect: Dialect, location: str) -> int:
     """Bring the schema to ``LATEST``; return the version found on opening. An up-to-date
     database is only read, so opening it never waits for a running sync's write lock."""
@@ -208,10 +216,7 @@ def migrate(conn: Connection, dialect: Dialect, location: str) -> int:
         current = _version(conn, dialect, location)  # again, now that we hold the lock
         for version in range(current + 1, LATEST + 1):
             for step in MIGRATIONS[version - 1]:
-                if callable(step):
-                    step(conn, dialect)
-                else:
-                    conn.execute(dialect.ddl(step))
+                run_step(step, conn, dialect)
             conn.execute(
                 dialect.sql("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)"),
                 (version, utcnow()),
