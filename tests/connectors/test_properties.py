@@ -3,6 +3,7 @@ row or as a rejection with a reason — nothing is dropped, nothing raises."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -71,3 +72,18 @@ def test_coercions_are_total(value: Any) -> None:
         fn(value)  # never raises
     stamp = n.timestamp(value)
     assert stamp is None or (len(stamp) == 27 and stamp.endswith("Z"))
+
+
+@given(
+    # naive: only the digits are wanted; %Y writes four of them from the year 1000
+    st.datetimes(min_value=datetime(1000, 1, 1)),  # noqa: DTZ001
+    st.sampled_from(["", "."]),
+    st.text("0123456789", min_size=1, max_size=9),
+)
+def test_the_usual_utc_form_is_read_as_the_general_parser_reads_it(
+    moment: datetime, dot: str, digits: str
+) -> None:
+    """``timestamp`` keeps the usual form as it is instead of parsing it: the same result."""
+    fraction = f".{digits}" if dot else ""
+    for text in (f"{moment:%Y-%m-%dT%H:%M:%S}{fraction}Z", f"{moment:%Y-%m-%dT%H:%M}:61Z"):
+        assert n.timestamp(text) == n._timestamp(text)

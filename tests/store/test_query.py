@@ -3,13 +3,15 @@ iterators that stream from the cursor, the run ledger as status shows it, and co
 
 from __future__ import annotations
 
+import sqlite3
 import tracemalloc
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 
-from s1uvm.store import Store
+from s1uvm.store import Store, open_store
 from tests.store.rows import asset, threat, vuln
 
 WEB, DB, LAB = "1" * 18, "2" * 18, "3" * 18
@@ -194,3 +196,21 @@ def test_history_is_oldest_first(store: Store) -> None:
     ]
     assert all(h["run_id"] == run for h in history)
     assert history[0]["event_id"] < history[1]["event_id"] < history[2]["event_id"]
+
+
+def test_a_cve_is_found_through_its_index(db: Path) -> None:
+    """``findings --cve`` reads the CVE's findings, not the whole table: the query compares
+    the stored (upper-case) column itself, so SQLite can use ``findings_cve``."""
+    store = open_store(str(db))
+    try:
+        statements: list[str] = []
+        conn = store.conn
+        assert isinstance(conn, sqlite3.Connection)
+        conn.set_trace_callback(statements.append)
+        list(store.query_findings(cve="cve-2024-1"))
+        conn.set_trace_callback(None)
+        query = next(s for s in statements if s.startswith("SELECT f.*"))
+        plan = " ".join(str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {query}"))
+    finally:
+        store.close()
+    assert "findings_cve" in plan, plan

@@ -8,6 +8,7 @@ import click
 
 from s1uvm import __version__
 from s1uvm._memory import tune_malloc
+from s1uvm._threads import tune_threads
 from s1uvm.cli.commands import assets_cmd, check_cmd, findings_cmd, status_cmd, sync_cmd
 from s1uvm.cli.demo import demo_cmd
 from s1uvm.cli.export import export_cmd
@@ -37,6 +38,7 @@ for command in (
 
 def main() -> None:
     tune_malloc()
+    tune_threads()
     try:
         cli.main(prog_name="s1uvm", standalone_mode=True)
     except KeyboardInterrupt:  # pragma: no cover - interactive

@@ -15,6 +15,11 @@ _TS = re.compile(
     r"(Z|[+-]\d{2}:?\d{2})?$"
 )
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+# The form SentinelOne sends almost always (UTC, Z, 0/3/6 digits of fraction): kept as it is
+# once its values are checked, instead of parsed and formatted again — a million risks carry a
+# million different detection times, so no cache helps (issue #7: 14% of a large sync's
+# Python time went to timestamps).
+_UTC_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.(\d{1,9}))?Z", re.ASCII)
 _MAC = re.compile(r"^[0-9a-f]{2}([:-]?)(?:[0-9a-f]{2}\1){4}[0-9a-f]{2}$", re.I)
 
 
@@ -24,6 +29,8 @@ class Malformed(ValueError):
 
 def text(value: Any) -> str | None:
     """A non-empty string, or None (S1 uses both "" and null for 'nothing')."""
+    if type(value) is str:  # nearly always: skip the checks below
+        return value.strip() or None
     if value is None or isinstance(value, bool | dict | list):
         return None
     out = str(value).strip()
@@ -75,7 +82,15 @@ def timestamp(value: Any) -> str | None:
     that is not a timestamp (S1 has been seen sending a boolean in a date field)."""
     if not isinstance(value, str):
         return None
-    return _timestamp(value)
+    s = value.strip()
+    m = _UTC_Z.fullmatch(s)
+    if m is None:
+        return _timestamp(s)
+    try:
+        datetime.fromisoformat(s[:19])  # the ranges: no 30 February, no hour 24
+    except ValueError:
+        return None
+    return f"{s[:19]}.{(m.group(1) or '')[:6].ljust(6, '0')}Z"
 
 
 @functools.lru_cache(maxsize=16_384)

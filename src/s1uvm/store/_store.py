@@ -881,7 +881,9 @@ class Store:
                 *_any("f.state", state),
                 *_any("f.severity", severity),
                 *_contains("a.hostname", host),
-                ("upper(f.cve_id) = ?", cve.strip().upper() if cve else None),
+                # Stored upper-case (as SentinelOne sends it, and the connector makes sure), so the
+                # comparison can use findings_cve instead of reading every finding.
+                ("f.cve_id = ?", cve.strip().upper() if cve else None),
                 ("f.console = ?", console),
             ]
         )
