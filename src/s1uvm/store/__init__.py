@@ -3,6 +3,7 @@ default, written dialect-neutral for PostgreSQL. It knows SQL and nothing of HTT
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 from s1uvm.store import _postgres
 from s1uvm.store._dialect import POSTGRES
 from s1uvm.store._errors import StoreError
-from s1uvm.store._sqlite import connect, open_error, writer_lock
+from s1uvm.store._sqlite import connect, open_error, release, writers
 from s1uvm.store._store import ASSET_COLUMNS, FINDING_COLUMNS, PageResult, Store
 
 
@@ -23,13 +24,16 @@ def open_store(target: str | os.PathLike[str]) -> Store:
         return _open_postgres(text)
     path = Path(text).expanduser()
     conn = connect(path)
+    turns = writers(path)
     try:
-        return Store(conn, str(path), write_lock=writer_lock(path))
+        return Store(conn, str(path), write_lock=turns, on_close=functools.partial(release, turns))
     except sqlite3.Error as exc:
         conn.close()
+        release(turns)
         raise open_error(str(path), exc) from None
     except BaseException:
         conn.close()
+        release(turns)
         raise
 
 

@@ -70,6 +70,13 @@ class Dialect:
     lastrowid: bool  # the cursor tells a new row's id; otherwise INSERT … RETURNING
     native_json: bool  # the driver hands JSON columns back already decoded (jsonb)
     native_timestamps: bool  # the driver hands timestamps back as datetime (timestamptz)
+    # After a table's name: the index to read it through. SQLite's planner prefers a unique
+    # index to a covering one that would spare it reading the rows; PostgreSQL plans by its
+    # statistics and takes no hints.
+    index_hint: str = ""
+
+    def indexed_by(self, index: str) -> str:
+        return self.index_hint.format(index)
 
     def ddl(self, text: str) -> str:
         """Migration text names types as ``{ts}``, ``{json}`` …; fill in this dialect's."""
@@ -159,6 +166,7 @@ SQLITE = Dialect(
     lastrowid=True,  # RETURNING would need SQLite 3.35; lastrowid works on every version
     native_json=False,
     native_timestamps=False,
+    index_hint=" INDEXED BY {}",
 )
 POSTGRES = Dialect(
     name="postgresql",

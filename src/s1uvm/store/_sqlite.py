@@ -6,6 +6,7 @@ that says what to fix, rather than surfacing halfway through a sync."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -15,12 +16,18 @@ from pathlib import Path
 from s1uvm.store._errors import StoreError
 
 BUSY_TIMEOUT_MS = 30_000
-# Pages the WAL may hold before a commit copies them into the file (SQLite's default: 1000).
-# A page of risks dirties index pages all over a million-row table; at the default they were
-# copied back every few commits, at 20,000 (about 80 MB) each is copied once per many pages —
-# a large rate-limited snapshot went from about 99 s to 92 s, the limits' bound (issue #7).
-WAL_CHECKPOINT_PAGES = 20_000
+# The WAL is copied back into the file by a thread of its own (``Writers``) every so many
+# commits, outside the writers' turns. A page of risks dirties index pages all over a
+# million-row table and SQLite's default (every 1,000 WAL pages) copied each of them back every
+# few commits; 16 commits of risks are about 20,000 WAL pages, so each is copied once per many
+# pages (a large rate-limited snapshot: 99 s → 92 s, issue #7). Done by the committing writer
+# inside its turn, as SQLite does it, the copies held every other writer up: 32 s of a
+# million-risk first load on a 2-core VM.
+CHECKPOINT_EVERY_COMMITS = 16
+# SQLite's own checkpoint after a commit, kept for when that thread is not keeping up.
+WAL_CHECKPOINT_PAGES = 100_000
 MIN_SQLITE = (3, 24, 0)  # INSERT … ON CONFLICT … DO UPDATE (upsert)
+log = logging.getLogger("s1uvm.store")
 _DAMAGED = {"SQLITE_NOTADB", "SQLITE_CORRUPT"}
 _BUSY = {"SQLITE_BUSY", "SQLITE_LOCKED"}
 
@@ -86,19 +93,102 @@ class TurnLock:
         self._turns.notify_all()
 
 
-_writers: dict[str, TurnLock] = {}
+class Writers:
+    """This process's writers to one database file. They take turns (a ``TurnLock``):
+    connectors side by side each hold their own connection, and one waiting for another's
+    write transaction in SQLite's busy handler sleeps in steps of up to 100 ms and wakes late;
+    the turn hands over the moment the other commits (other processes still wait in the busy
+    handler). And their WAL is copied back into the file by a thread of its own, on its own
+    connection, every ``CHECKPOINT_EVERY_COMMITS`` turns: the bulk of it while the writers go
+    on, then, in a turn, what they appended meanwhile — so the next writer starts the WAL over
+    and it does not grow. Entered as a context manager for one write transaction."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.turns = TurnLock()
+        self.users = 0  # stores open on the file; the thread stops with the last
+        self.checkpoints = 0  # copies made by the thread (tests and figures)
+        self._state = threading.Condition()
+        self._commits = 0
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> None:
+        self.turns.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self.turns.__exit__(*exc)
+        with self._state:
+            self._commits += 1
+            if self._commits >= CHECKPOINT_EVERY_COMMITS and not self._stopping:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._checkpoint_all, name="wal-checkpoint", daemon=True
+                    )
+                    self._thread.start()
+                self._state.notify()
+
+    def _due(self) -> bool:
+        """Wait until enough turns have passed; False when told to stop."""
+        with self._state:
+            while self._commits < CHECKPOINT_EVERY_COMMITS and not self._stopping:
+                self._state.wait()
+            self._commits = 0
+            return not self._stopping
+
+    def _checkpoint_all(self) -> None:
+        try:
+            conn = sqlite3.connect(
+                str(self.path), isolation_level=None, check_same_thread=False, timeout=5
+            )
+        except sqlite3.Error as exc:
+            log.warning("%s: WAL copies left to SQLite (%s)", self.path, exc)
+            return
+        try:
+            while self._due():
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                with self.turns:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                self.checkpoints += 1
+        except sqlite3.Error as exc:  # the writers' own checkpoints still keep the WAL bounded
+            log.warning("%s: WAL copies left to SQLite (%s)", self.path, exc)
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        with self._state:
+            self._stopping = True
+            self._state.notify()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+
+_writers: dict[str, Writers] = {}
 _writers_guard = threading.Lock()
 
 
-def writer_lock(path: Path) -> TurnLock:
-    """The one lock of this process's writers to a database file, taken in turn. Connectors
-    side by side each hold their own connection; without it, one waiting for another's write
-    transaction goes to SQLite's busy handler, which sleeps in steps of up to 100 ms and wakes
-    late. The lock hands over the moment the other commits; other processes still wait in the
-    busy handler."""
+def writers(path: Path) -> Writers:
+    """The ``Writers`` of a database file in this process, for one more store; give it back
+    with ``release``."""
     key = os.path.realpath(path)
     with _writers_guard:
-        return _writers.setdefault(key, TurnLock())
+        found = _writers.get(key)
+        if found is None:
+            found = _writers[key] = Writers(path)
+        found.users += 1
+        return found
+
+
+def release(w: Writers) -> None:
+    """One store fewer on the file; the last one stops its checkpoint thread."""
+    with _writers_guard:
+        w.users -= 1
+        last = w.users <= 0
+        if last and _writers.get(os.path.realpath(w.path)) is w:
+            del _writers[os.path.realpath(w.path)]
+    if last:
+        w.stop()
 
 
 def _switch_to_wal(conn: sqlite3.Connection) -> None:

@@ -164,10 +164,12 @@ class Store:
         dialect: Dialect = SQLITE,
         *,
         write_lock: AbstractContextManager[Any] | None = None,
+        on_close: Callable[[], None] | None = None,
     ) -> None:
         self.conn = conn
-        # Writers of this process to the same database take turns here (see writer_lock).
+        # Writers of this process to the same database take turns here (see _sqlite.Writers).
         self._write_lock = write_lock or contextlib.nullcontext()
+        self._on_close = on_close
         self.location = location
         self.dialect = dialect
         migrate(conn, dialect, location)
@@ -196,6 +198,9 @@ class Store:
 
     def close(self) -> None:
         self.conn.close()
+        if self._on_close is not None:
+            self._on_close()
+            self._on_close = None
 
     def _insert_many(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
         """Append rows: COPY on PostgreSQL, one prepared INSERT per row on SQLite."""
@@ -574,7 +579,9 @@ class Store:
         asset_ids = {
             k: v[1]
             for k, v in self._existing(
-                "SELECT agent_id, asset_id FROM assets WHERE console = ? AND agent_id IN ({marks})",
+                "SELECT agent_id, asset_id FROM assets"
+                f"{self.dialect.indexed_by('assets_agent_asset')} WHERE console = ? AND agent_id "
+                "IN ({marks})",
                 (console,),
                 agents,
             ).items()
