@@ -1,6 +1,8 @@
 """Typed wire records: only the fields we map, decoded leniently (s1-api.md §7–8; the quirks in
 shared/fixtures/real). Non-key fields accept any JSON type and are coerced by the normalisers,
-so a type drift in one field never aborts a run; unknown fields are skipped by msgspec."""
+so a type drift in one field never aborts a run; unknown fields are skipped by msgspec.
+Decoded JSON cannot hold a reference cycle, so the records are kept out of the cycle collector
+(``gc=False``): a page of a thousand would otherwise set it off and be traversed by it."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any
 import msgspec
 
 
-class AgentRecord(msgspec.Struct, kw_only=True):
+class AgentRecord(msgspec.Struct, kw_only=True, gc=False):
     id: str | int
     uuid: Any = None
     computerName: Any = None  # the API's field names, verbatim
@@ -36,7 +38,7 @@ class AgentRecord(msgspec.Struct, kw_only=True):
     updatedAt: Any = None
 
 
-class ThreatInfo(msgspec.Struct, kw_only=True):
+class ThreatInfo(msgspec.Struct, kw_only=True, gc=False):
     threatId: Any = None
     threatName: Any = None
     classification: Any = None
@@ -52,18 +54,18 @@ class ThreatInfo(msgspec.Struct, kw_only=True):
     updatedAt: Any = None
 
 
-class AgentRealtimeInfo(msgspec.Struct, kw_only=True):
+class AgentRealtimeInfo(msgspec.Struct, kw_only=True, gc=False):
     agentId: Any = None
     agentComputerName: Any = None
 
 
-class ThreatRecord(msgspec.Struct, kw_only=True):
+class ThreatRecord(msgspec.Struct, kw_only=True, gc=False):
     id: str | int
     threatInfo: ThreatInfo | None = None
     agentRealtimeInfo: AgentRealtimeInfo | None = None
 
 
-class RiskRecord(msgspec.Struct, kw_only=True):
+class RiskRecord(msgspec.Struct, kw_only=True, gc=False):
     id: str | int
     cveId: Any = None
     severity: Any = None
