@@ -30,6 +30,7 @@ from s1uvm.store._migrations import (
     _cluster_finding_ids,
     run_step,
 )
+from tests.store.plans import plan_of
 from tests.store.rows import asset, threat, vuln
 
 CONTRACT_TABLES = {
@@ -508,16 +509,15 @@ def test_a_page_finds_its_endpoints_asset_ids_in_an_index_alone(db: Path) -> Non
     reading the agents' (large) rows."""
     store = open_store(db)
     try:
-        statements: list[str] = []
-        conn = store.conn
-        assert isinstance(conn, sqlite3.Connection)
         run = store.start_run("c1", "assets", "full")
         store.write_page(run, "c1", "assets", assets=[asset("1" * 18)])
-        conn.set_trace_callback(statements.append)
-        store.write_page(run, "c1", "vulnerabilities", findings=[vuln("1" * 18, "CVE-2024-1")])
-        conn.set_trace_callback(None)
-        lookup = next(s for s in statements if s.startswith("SELECT agent_id, asset_id FROM"))
-        plan = " ".join(str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {lookup}"))
+        plan = plan_of(
+            store,
+            lambda: store.write_page(
+                run, "c1", "vulnerabilities", findings=[vuln("1" * 18, "CVE-2024-1")]
+            ),
+            "SELECT agent_id, asset_id FROM",
+        )
     finally:
         store.close()
     assert "COVERING INDEX assets_agent_asset" in plan, plan

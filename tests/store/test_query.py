@@ -3,7 +3,6 @@ iterators that stream from the cursor, the run ledger as status shows it, and co
 
 from __future__ import annotations
 
-import sqlite3
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import msgspec
 import pytest
 
 from s1uvm.store import Store, open_store
+from tests.store.plans import plan_of
 from tests.store.rows import asset, threat, vuln
 
 WEB, DB, LAB = "1" * 18, "2" * 18, "3" * 18
@@ -203,14 +203,7 @@ def test_a_cve_is_found_through_its_index(db: Path) -> None:
     the stored (upper-case) column itself, so SQLite can use ``findings_cve``."""
     store = open_store(str(db))
     try:
-        statements: list[str] = []
-        conn = store.conn
-        assert isinstance(conn, sqlite3.Connection)
-        conn.set_trace_callback(statements.append)
-        list(store.query_findings(cve="cve-2024-1"))
-        conn.set_trace_callback(None)
-        query = next(s for s in statements if s.startswith("SELECT f.*"))
-        plan = " ".join(str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {query}"))
+        plan = plan_of(store, lambda: list(store.query_findings(cve="cve-2024-1")), "SELECT f.*")
     finally:
         store.close()
     assert "findings_cve" in plan, plan

@@ -84,6 +84,17 @@ ASSET_MATERIAL = tuple(
         "source_updated_at",
     )
 )
+THREAT_COLUMNS = (
+    "threat_name",
+    "classification",
+    "confidence",
+    "analyst_verdict",
+    "incident_status",
+    "mitigation_status",
+    "file_path",
+    "sha1",
+    "sha256",
+)
 FINDING_COLUMNS = (
     "finding_id",
     "kind",
@@ -104,15 +115,7 @@ FINDING_COLUMNS = (
     "app_vendor",
     "app_version",
     "last_scan_at",
-    "threat_name",
-    "classification",
-    "confidence",
-    "analyst_verdict",
-    "incident_status",
-    "mitigation_status",
-    "file_path",
-    "sha1",
-    "sha256",
+    *THREAT_COLUMNS,
     "created_at",
     "updated_at",
     "last_run_id",
@@ -123,17 +126,6 @@ FINDING_WRITE = (*FINDING_COLUMNS, "reopen_count")
 # A vulnerability's threat columns are always empty: its rows leave them out of the statement
 # instead of binding nine NULLs each (binding values took a tenth of a million-risk first
 # load's time under the write lock; every NULL goes through sqlite3's adapter look-up).
-THREAT_COLUMNS = (
-    "threat_name",
-    "classification",
-    "confidence",
-    "analyst_verdict",
-    "incident_status",
-    "mitigation_status",
-    "file_path",
-    "sha1",
-    "sha256",
-)
 VULNERABILITY_WRITE = tuple(c for c in FINDING_WRITE if c not in THREAT_COLUMNS)
 _VULNERABILITY_PICK = operator.itemgetter(*map(FINDING_WRITE.index, VULNERABILITY_WRITE))
 # Columns whose change is a real change of the finding, recorded in finding_history.
