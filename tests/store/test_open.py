@@ -505,8 +505,8 @@ def test_without_its_checkpoint_thread_the_wal_would_hold_the_whole_load(
 
 
 def test_a_page_finds_its_endpoints_asset_ids_in_an_index_alone(db: Path) -> None:
-    """The asset ids a page of findings needs come from ``assets_agent_asset``, without
-    reading the agents' (large) rows."""
+    """The asset ids a page of findings needs (and which agent record supersedes each) come
+    from ``assets_agent_current``, without reading the agents' (large) rows."""
     store = open_store(db)
     try:
         run = store.start_run("c1", "assets", "full")
@@ -516,8 +516,8 @@ def test_a_page_finds_its_endpoints_asset_ids_in_an_index_alone(db: Path) -> Non
             lambda: store.write_page(
                 run, "c1", "vulnerabilities", findings=[vuln("1" * 18, "CVE-2024-1")]
             ),
-            "SELECT agent_id, asset_id FROM",
+            "SELECT agent_id, asset_id, superseded_by FROM",
         )
     finally:
         store.close()
-    assert "COVERING INDEX assets_agent_asset" in plan, plan
+    assert "COVERING INDEX assets_agent_current" in plan, plan

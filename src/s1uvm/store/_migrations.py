@@ -196,6 +196,21 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
         # over a database that has it (as tests of older migrations do) is harmless.
         "CREATE INDEX IF NOT EXISTS assets_agent_asset ON assets (console, agent_id, asset_id)",
     ),
+    (
+        # A console's identity: its URL (already kept) plus the token's scope and the
+        # configured scope filter; a sync whose identity differs from the record is refused.
+        "ALTER TABLE consoles ADD COLUMN scope_ids {text}",
+        "ALTER TABLE consoles ADD COLUMN scope_filter {text}",
+        # Who runs each run (host:pid), so status can tell a live run from a dead one.
+        "ALTER TABLE sync_runs ADD COLUMN owner {text}",
+        # Pages of findings look up their endpoints' asset ids and, for re-imaged hosts,
+        # which agent record supersedes them, from one covering index.
+        "DROP INDEX IF EXISTS assets_agent_asset",
+        "CREATE INDEX assets_agent_current ON assets (console, agent_id, asset_id, "
+        "superseded_by)",
+        # A superseded agent record has that lifecycle (it used to keep its own).
+        "UPDATE assets SET lifecycle = 'superseded' WHERE superseded_by IS NOT NULL",
+    ),
 )
 
 LATEST = len(MIGRATIONS)

@@ -10,13 +10,23 @@ import json
 import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
-from s1uvm.model import AssetRow, FindingRow, Kind, Rejected, State, asset_key
+from s1uvm import lifecycle
+from s1uvm.lifecycle import AgentRecord, serial_key
+from s1uvm.model import (
+    AssetRow,
+    FindingRow,
+    Kind,
+    Rejected,
+    State,
+    asset_key,
+    finding_key,
+    product_key,
+)
 from s1uvm.store._dialect import SQLITE, TS_FORMAT, Connection, Dialect, json_text, raw_text, utcnow
 from s1uvm.store._leases import Leases
 from s1uvm.store._migrations import migrate
@@ -142,7 +152,6 @@ FINDING_MATERIAL = (
     "confidence",
     "fixed_at",
 )
-CLOSED = (State.FIXED, State.STALE, State.ARCHIVED)
 # Positions in an "existing finding" row: finding_id, *FINDING_MATERIAL, then these.
 _STATE = 1 + FINDING_MATERIAL.index("state")
 _VERSIONS = 1 + FINDING_MATERIAL.index("app_version")
@@ -150,7 +159,7 @@ _FIXED_AT = 1 + FINDING_MATERIAL.index("fixed_at")
 _UPDATED = 1 + len(FINDING_MATERIAL)
 _LAST_RUN = 2 + len(FINDING_MATERIAL)
 _REOPENS = 3 + len(FINDING_MATERIAL)
-STALE_TO_ARCHIVED_DAYS = 90
+_SOURCE_UPDATED = 4 + len(FINDING_MATERIAL)
 # How values come back from the database (by column name, whatever the table).
 JSON_COLUMNS = frozenset(("ipv4", "ipv6", "mac", "app_version", "a_ipv4", "a_mac", "raw"))
 BOOL_COLUMNS = frozenset(("is_active", "is_decommissioned", "is_uninstalled", "complete_snapshot"))
@@ -409,16 +418,23 @@ class Store:
     ) -> None:
         material = ", ".join(ASSET_MATERIAL)
         existing = self._existing(
-            f"SELECT agent_id, asset_id, {material} FROM assets WHERE console = ? AND agent_id "
-            "IN ({marks})",
+            f"SELECT agent_id, asset_id, {material}, source_updated_at, superseded_by, "
+            "last_run_id FROM assets WHERE console = ? AND agent_id IN ({marks})",
             (console,),
             list(dict.fromkeys(r.agent_id for r in rows)),
         )
         fresh = list({r.agent_id: r for r in rows if r.agent_id not in existing}.values())
         resolved, pairs = self._resolve(console, fresh) if fresh else ({}, [])
         params = []
+        tail = 2 + len(ASSET_MATERIAL)  # source_updated_at, superseded_by, last_run_id
         for r in rows:
             old = existing.get(r.agent_id)
+            if old is not None and not lifecycle.replaces(
+                old[tail], r.source_updated_at, stored_this_run=old[tail + 2] == run_id
+            ):
+                result.unchanged += 1
+                continue
+            superseded_by = old[tail + 1] if old is not None else None
             values = {
                 "asset_id": old[1] if old else resolved[r.agent_id],
                 "console": console,
@@ -445,7 +461,7 @@ class Store:
                 "is_active": r.is_active,
                 "is_decommissioned": r.is_decommissioned,
                 "is_uninstalled": r.is_uninstalled,
-                "lifecycle": r.lifecycle,
+                "lifecycle": "superseded" if superseded_by else r.lifecycle,
                 "last_active_at": r.last_active_at,
                 "source_updated_at": r.source_updated_at,
                 "first_seen_at": now,
@@ -464,6 +480,9 @@ class Store:
                 r.agent_id,
                 values["asset_id"],
                 *(values[c] for c in ASSET_MATERIAL),
+                r.source_updated_at,
+                superseded_by,
+                run_id,
             )
             params.append(tuple(values[col] for col in ASSET_COLUMNS))
         self._upsert_many(
@@ -487,11 +506,21 @@ class Store:
             )
         if pairs:
             self.conn.executemany(
-                d.sql("UPDATE assets SET superseded_by = ? WHERE console = ? AND agent_id = ?"),
+                d.sql(
+                    "UPDATE assets SET superseded_by = ?, lifecycle = 'superseded' "
+                    "WHERE console = ? AND agent_id = ?"
+                ),
                 [(newer, console, older) for older, newer in pairs],
             )
+            # The record that stands for the machine again (rarely one that was superseded
+            # before): its own lifecycle back, as far as its stored fields tell; the next
+            # full refresh of the agents brings back "inactive" where that applies.
             self.conn.executemany(
-                d.sql("UPDATE assets SET superseded_by = NULL WHERE console = ? AND agent_id = ?"),
+                d.sql(
+                    "UPDATE assets SET superseded_by = NULL, lifecycle = CASE WHEN lifecycle "
+                    "<> 'superseded' THEN lifecycle WHEN is_decommissioned OR is_uninstalled "
+                    "THEN 'retired' ELSE 'active' END WHERE console = ? AND agent_id = ?"
+                ),
                 [(console, newer) for _, newer in pairs],
             )
 
@@ -503,11 +532,11 @@ class Store:
         and the older agent record is marked superseded by the newer one."""
         serials = sorted({k for r in rows if (k := serial_key(r.serial_number))})
         hosts = sorted({r.hostname.lower() for r in rows if r.hostname})
-        known: list[_Known] = []
+        known: list[AgentRecord] = []
         by_serial: dict[str, list[int]] = {}  # positions in known, so a page is not O(n²)
         by_host: dict[str, list[int]] = {}
 
-        def remember(k: _Known) -> None:
+        def remember(k: AgentRecord) -> None:
             if k.serial:
                 by_serial.setdefault(k.serial, []).append(len(known))
             if k.host:
@@ -523,7 +552,7 @@ class Store:
                     (console, *chunk),
                 ):
                     remember(
-                        _Known(
+                        AgentRecord(
                             agent_id,
                             asset_id,
                             serial_key(serial),
@@ -536,7 +565,7 @@ class Store:
         out: dict[str, str] = {}
         pairs: list[tuple[str, str]] = []
         for r in rows:
-            me = _Known(
+            me = AgentRecord(
                 r.agent_id,
                 "",
                 serial_key(r.serial_number),
@@ -550,24 +579,14 @@ class Store:
                 *(by_host.get(me.host, ()) if me.host else ()),
             }
             match = next(
-                (
-                    k
-                    for k in (known[i] for i in sorted(near))  # the first known record wins
-                    if k.agent_id != me.agent_id
-                    and (
-                        (me.serial and k.serial == me.serial)
-                        or (me.host and k.host == me.host and me.macs & k.macs)
-                    )
-                ),
+                (k for k in (known[i] for i in sorted(near)) if lifecycle.same_machine(me, k)),
                 None,
-            )
+            )  # the first known record wins
             me.asset_id = match.asset_id if match else asset_key(console, r.agent_id)
             out[r.agent_id] = me.asset_id
             if match is not None:
-                # The most recently active, non-retired record of the host is current; every
-                # other agent record of it is superseded by that one.
                 group = [k for k in known if k.asset_id == me.asset_id] + [me]
-                current = max(group, key=lambda k: (not k.retired, k.active))
+                current = lifecycle.current_record(group)
                 pairs.extend((k.agent_id, current.agent_id) for k in group if k is not current)
             remember(me)
         return out, pairs
@@ -579,32 +598,47 @@ class Store:
         ids; the history diff is computed here; then one bulk upsert and one bulk insert."""
         material = ", ".join(FINDING_MATERIAL)
         existing = self._existing(
-            f"SELECT finding_id, {material}, updated_at, last_run_id, reopen_count FROM findings "
-            "WHERE finding_id IN ({marks})",
+            f"SELECT finding_id, {material}, updated_at, last_run_id, reopen_count, "
+            "source_updated_at FROM findings WHERE finding_id IN ({marks})",
             (),
             list(dict.fromkeys(r.finding_id for r in rows)),
         )
         agents = sorted({r.agent_id for r in rows if r.agent_id})
-        asset_ids = {
-            k: v[1]
-            for k, v in self._existing(
-                "SELECT agent_id, asset_id FROM assets"
-                f"{self.dialect.indexed_by('assets_agent_asset')} WHERE console = ? AND agent_id "
-                "IN ({marks})",
-                (console,),
-                agents,
-            ).items()
-        }
+        endpoints = self._existing(
+            "SELECT agent_id, asset_id, superseded_by FROM assets"
+            f"{self.dialect.indexed_by('assets_agent_current')} WHERE console = ? AND agent_id "
+            "IN ({marks})",
+            (console,),
+            agents,
+        )
+        asset_ids = {k: v[1] for k, v in endpoints.items()}
+        current = {k: v[2] for k, v in endpoints.items() if v[2]}
+        for superseded, survivor in current.items():
+            asset_ids.setdefault(survivor, asset_ids[superseded])  # one machine, one asset
+        if current:
+            # A re-imaged host is one machine: a vulnerability reported by its superseded agent
+            # record is the current record's finding (one per asset + CVE + product).
+            rows = [_rekeyed(r, current.get(r.agent_id or "")) for r in rows]
+            existing.update(
+                self._existing(
+                    f"SELECT finding_id, {material}, updated_at, last_run_id, reopen_count, "
+                    "source_updated_at FROM findings WHERE finding_id IN ({marks})",
+                    (),
+                    [r.finding_id for r in rows if r.finding_id not in existing],
+                )
+            )
         params: list[tuple[Any, ...]] = []
         history: list[tuple[Any, ...]] = []
         version_texts: dict[tuple[str, ...], str] = {}  # most pages repeat a few version lists
         for r in rows:
             old = existing.get(r.finding_id)
+            if old is not None and not lifecycle.replaces(
+                old[_SOURCE_UPDATED], r.source_updated_at, stored_this_run=old[_LAST_RUN] == run_id
+            ):
+                result.unchanged += 1
+                continue
             old_state = old[_STATE] if old else None
-            state = r.state
-            closed = (*CLOSED, State.REOPENED) + ((State.SUPPRESSED,) if r.kind == "threat" else ())
-            if old is not None and state == State.OPEN and old_state in closed:
-                state = State.REOPENED  # open again after being closed (or, for a threat, FP)
+            state = lifecycle.state_on_sight(r.kind, r.state, old_state)
             versions = r.app_version
             if old is not None and old[_LAST_RUN] == run_id and r.kind == "vulnerability":
                 # Several risk records of one finding in one snapshot: keep every version.
@@ -660,7 +694,7 @@ class Store:
                 )
                 if changed:
                     result.updated += 1
-                    event = _event(old_state, state)
+                    event = lifecycle.event(old_state, state)
                     if event == "fixed":
                         result.fixed += 1
                     elif event == "reopened":
@@ -672,7 +706,14 @@ class Store:
                     result.unchanged += 1
                     updated_at = old[_UPDATED]  # nothing changed
             # A second record of the same finding later in this page compares with this one.
-            existing[r.finding_id] = (r.finding_id, *diff, updated_at, run_id, reopens)
+            existing[r.finding_id] = (
+                r.finding_id,
+                *diff,
+                updated_at,
+                run_id,
+                reopens,
+                r.source_updated_at,
+            )
             params.append(
                 (
                     r.finding_id,
@@ -726,22 +767,20 @@ class Store:
     def close_missing(
         self, run_id: int, console: str, scope: Mapping[str, str] | None = None
     ) -> PageResult:
-        """After a complete vulnerability snapshot (model.md §6.3): each open, reopened or stale
-        finding of this console that the snapshot did not contain becomes
+        """After a complete vulnerability snapshot: each open, reopened or stale finding of
+        this console that the snapshot did not contain takes the state ``lifecycle.on_absence``
+        gives it. Only ever called for a complete snapshot: a failed or partial run closes
+        nothing. With a ``scope`` filter (``siteIds`` / ``accountIds``) the snapshot covered
+        only those endpoints, so only their findings are considered.
 
-        * ``archived`` when its endpoint is retired (decommissioned, uninstalled) or unknown;
-        * ``fixed`` when the endpoint was rescanned since the finding was last seen — its other
-          risks carry a newer ``lastScanDate``, or, with none left, it has been active since;
-        * ``stale`` otherwise (offline, or not rescanned yet), and ``archived`` once stale for
-          90 days.
-
-        Only ever called for a complete snapshot: a failed or partial run closes nothing.
-        With a ``scope`` filter (``siteIds`` / ``accountIds``) the snapshot covered only those
-        endpoints, so only their findings are considered.
-        """
+        Whatever else runs at the same time, a finding is closed only if it was last written
+        by a run of this connector that had ended before this one started (so no run has seen
+        it since), and only if it is still as it was read when the update is made."""
         now = utcnow()
         result = PageResult()
-        horizon = datetime.now(UTC).timestamp() - STALE_TO_ARCHIVED_DAYS * 86400
+        archive_before = datetime.fromtimestamp(
+            datetime.now(UTC).timestamp() - lifecycle.STALE_TO_ARCHIVED_DAYS * 86400, UTC
+        ).strftime(TS_FORMAT)
         updates: list[tuple[Any, ...]] = []
         history: list[tuple[Any, ...]] = []
         ts = self.dialect.ts_out
@@ -752,56 +791,113 @@ class Store:
                 covered += f" AND {column} IN ({', '.join('?' for _ in ids)})"
                 covered_ids += ids
         with self._transaction():
+            started = self._x(
+                "SELECT started_at FROM sync_runs WHERE run_id = ?", (run_id,)
+            ).fetchone()[0]
             rows = self._x(
                 "SELECT f.finding_id, f.state, f.last_scan_at, f.last_seen_at, a.agent_id, "
-                "a.lifecycle, a.last_active_at, ev.scan FROM findings f "
+                "a.lifecycle, a.last_active_at, ev.scan, f.last_run_id, a.superseded_by, "
+                "f.cve_id, f.app_vendor, f.app_name FROM findings f "
                 "LEFT JOIN assets a ON a.console = f.console AND a.agent_id = f.agent_id "
                 "LEFT JOIN (SELECT console, agent_id, max(last_scan_at) AS scan FROM findings "
                 "  WHERE kind = 'vulnerability' AND last_run_id = ? GROUP BY console, agent_id) ev "
                 "  ON ev.console = f.console AND ev.agent_id = f.agent_id "
-                "WHERE f.kind = 'vulnerability' AND f.console = ? AND f.last_run_id <> ? "
-                "AND f.state IN ('open', 'reopened', 'stale')" + covered,
-                (run_id, console, run_id, *covered_ids),
+                "WHERE f.kind = 'vulnerability' AND f.console = ? AND f.last_run_id < ? "
+                "AND f.state IN ('open', 'reopened', 'stale') "
+                "AND NOT EXISTS (SELECT 1 FROM sync_runs r WHERE r.run_id = f.last_run_id AND "
+                "(r.finished_at IS NULL OR r.finished_at >= ?))" + covered,
+                (run_id, console, run_id, started, *covered_ids),
             )
-            for fid, state, scanned_at, seen_at, agent, lifecycle, active_at, evidence_at in rows:
-                scanned, seen, active, evidence = (
-                    ts(scanned_at),
-                    ts(seen_at),
-                    ts(active_at),
-                    ts(evidence_at),
+            for (
+                fid,
+                state,
+                scanned_at,
+                seen_at,
+                agent,
+                endpoint_lifecycle,
+                active_at,
+                rescan_at,
+                last_run,
+                superseded_by,
+                cve,
+                vendor,
+                app,
+            ) in rows:
+                absence = lifecycle.Absence(
+                    state=state,
+                    endpoint_known=agent is not None,
+                    endpoint_lifecycle=endpoint_lifecycle,
+                    scanned_at=ts(scanned_at),
+                    seen_at=ts(seen_at),
+                    endpoint_active_at=ts(active_at),
+                    rescan_at=ts(rescan_at),
                 )
-                fixed_at = None
-                if agent is None or lifecycle == "retired":
-                    new = State.ARCHIVED
-                elif evidence and (scanned is None or evidence > scanned):
-                    new, fixed_at = State.FIXED, evidence
-                elif (
-                    evidence is None
-                    and lifecycle == "active"
-                    and active
-                    and (scanned is None or active > scanned)
-                ):
-                    new, fixed_at = State.FIXED, now
-                elif state == State.STALE and seen and _epoch(seen) < horizon:
-                    new = State.ARCHIVED
-                else:
-                    new = State.STALE
-                if new == state:
+                decided = lifecycle.on_absence(absence, now, archive_before)
+                if decided is None:
                     continue
-                setattr(result, str(new), getattr(result, str(new)) + 1)
-                updates.append((new, fixed_at, now, fid))
-                history.append(
-                    (fid, run_id, now, str(new), state, new, json_text({"state": [state, new]}))
-                )
+                new, fixed_at = decided
+                setattr(result, new, getattr(result, new) + 1)
+                updates.append((new, fixed_at, now, fid, state, last_run))
+                changed: dict[str, Any] = {"state": [state, new]}
+                if superseded_by and cve:
+                    changed["reason"] = lifecycle.SUPERSEDED
+                    changed["folded_into"] = finding_key(
+                        console,
+                        superseded_by,
+                        Kind.VULNERABILITY,
+                        f"{cve}|{product_key(vendor, app)}",
+                    )
+                history.append((fid, run_id, now, new, state, new, json_text(changed)))
             self.conn.executemany(
                 self.dialect.sql(
                     "UPDATE findings SET state = ?, fixed_at = ?, updated_at = ? "
-                    "WHERE finding_id = ?"
+                    "WHERE finding_id = ? AND state = ? AND last_run_id = ?"
                 ),
                 updates,
             )
             self._insert_many("finding_history", HISTORY_COLUMNS, history)
         return result
+
+    def archive_out_of_scope(self, console: str, sites: Sequence[str]) -> int:
+        """After the console's scope was changed on purpose (``sync --rescope``): every open
+        finding of an endpoint outside ``sites`` is archived with the reason ``out of scope``
+        (never fixed: nothing says it was remediated), and the console's checkpoints are
+        dropped so the next runs read the new scope whole. Returns how many were archived."""
+        now = utcnow()
+        inside = set(sites)
+        with self._transaction():
+            rows = self._x(
+                "SELECT f.finding_id, f.state, a.site_id FROM findings f LEFT JOIN assets a "
+                "ON a.console = f.console AND a.agent_id = f.agent_id WHERE f.console = ? "
+                "AND f.state IN ('open', 'reopened', 'stale')",
+                (console,),
+            ).fetchall()
+            gone = [(fid, st) for fid, st, site in rows if site is not None and site not in inside]
+            self.conn.executemany(
+                self.dialect.sql(
+                    "UPDATE findings SET state = 'archived', updated_at = ? WHERE finding_id = ?"
+                ),
+                [(now, fid) for fid, _ in gone],
+            )
+            reason = {"reason": lifecycle.OUT_OF_SCOPE}
+            self._insert_many(
+                "finding_history",
+                HISTORY_COLUMNS,
+                [
+                    (
+                        fid,
+                        None,
+                        now,
+                        "archived",
+                        state,
+                        "archived",
+                        json_text({"state": [state, "archived"], **reason}),
+                    )
+                    for fid, state in gone
+                ],
+            )
+            self._x("DELETE FROM checkpoints WHERE console = ?", (console,))
+        return len(gone)
 
     # -- reading -------------------------------------------------------------------------------
     def _rows(self, sql: str, params: Sequence[Any]) -> Iterator[dict[str, Any]]:
@@ -1021,41 +1117,17 @@ class Store:
         }
 
 
-JUNK_SERIALS = {
-    "",
-    "0",
-    "none",
-    "null",
-    "n/a",
-    "na",
-    "not specified",
-    "not available",
-    "to be filled by o.e.m.",
-    "system serial number",
-    "default string",
-    "123456789",
-    "0123456789",
-    "chassis serial number",
-}
-
-
-def serial_key(serial: str | None) -> str | None:
-    """A serial number fit to identify a machine, normalised; None for placeholders."""
-    if serial is None:
-        return None
-    key = serial.strip().lower()
-    return None if key in JUNK_SERIALS else key
-
-
-@dataclass(slots=True)
-class _Known:
-    agent_id: str
-    asset_id: str
-    serial: str | None
-    host: str
-    macs: set[str]
-    retired: bool
-    active: str
+def _rekeyed(row: FindingRow, agent_id: str | None) -> FindingRow:
+    """A vulnerability of a superseded agent record, as the finding of the record that
+    superseded it (``agent_id``); anything else as it is."""
+    if agent_id is None or row.kind != Kind.VULNERABILITY or row.cve_id is None:
+        return row
+    natural = f"{row.cve_id}|{product_key(row.app_vendor, row.app_name)}"
+    return msgspec.structs.replace(
+        row,
+        finding_id=finding_key(row.console, agent_id, Kind.VULNERABILITY, natural),
+        agent_id=agent_id,
+    )
 
 
 def _same(new: Any, old: Any) -> bool:
@@ -1087,10 +1159,6 @@ def _collapse(
     return list(out.values())
 
 
-def _epoch(ts: str) -> float:
-    return datetime.strptime(ts, TS_FORMAT).replace(tzinfo=UTC).timestamp()
-
-
 def _plain(value: Any) -> Any:
     """A stored value in the form this module writes (for drivers that decode JSON and
     timestamps themselves), so comparisons with a new row's values are like for like."""
@@ -1111,20 +1179,6 @@ def _shown(column: str, old: Any, new: Any) -> list[Any]:
     if column == "app_version":
         return [_decode_list(old), _decode_list(new)]
     return [old, new]
-
-
-def _event(old_state: str | None, new_state: str) -> str:
-    if old_state == new_state:
-        return "updated"
-    if new_state == State.FIXED:
-        return "fixed"
-    if new_state == State.SUPPRESSED:
-        return "suppressed"
-    if new_state == State.REOPENED:
-        return "reopened"
-    if new_state in (State.STALE, State.ARCHIVED):
-        return str(new_state)
-    return "updated"
 
 
 def _contains(column: str, text: str | None) -> list[tuple[str, Any]]:
