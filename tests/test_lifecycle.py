@@ -5,6 +5,7 @@ retired assets are the decommissioned agents, and re-imaged hosts keep one asset
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import httpx2
 import pytest
 
 from s1uvm.connectors import make
+from s1uvm.model import product_key
 from s1uvm.s1 import ApiToken, RateLimiter, S1Client
 from s1uvm.simulator import Console, SimConfig, SimulatorServer
 from s1uvm.store import Store, open_store
@@ -57,13 +59,29 @@ def check_truth(store: Store, client: S1Client) -> dict[str, int]:
     agents = {a["id"]: a for a in served(client, "/agents", isDecommissioned="true,false")}
     assets = {a["agent_id"]: a for a in store.query_assets()}
     assert set(assets) == set(agents)
+    superseded = {aid for aid, a in assets.items() if a["superseded_by"] is not None}
+    assert superseded == {aid for aid, a in assets.items() if a["lifecycle"] == "superseded"}
     retired = {aid for aid, a in assets.items() if a["lifecycle"] == "retired"}
-    assert retired == {aid for aid, a in agents.items() if a["isDecommissioned"]}
+    assert retired == {aid for aid, a in agents.items() if a["isDecommissioned"]} - superseded
 
-    live = {vuln_key(r) for r in served(client, "/application-management/risks")}
+    # Open findings are exactly the risks served now, one per machine + CVE + product however
+    # many agent records a re-imaged machine has.
+    live = {
+        (
+            assets[r["endpointId"]]["asset_id"],
+            r["cveId"],
+            product_key(html.unescape(r["applicationVendor"]), html.unescape(r["applicationName"])),
+        )
+        for r in served(client, "/application-management/risks")
+    }
     vulns = {f["finding_id"]: f for f in store.query_findings(kind="vulnerability")}
-    open_now = {k for k, f in vulns.items() if f["state"] in ("open", "reopened")}
-    assert open_now == live, "open findings are exactly the risks served now"
+    open_now = [
+        (f["asset_id"], f["cve_id"], product_key(f["app_vendor"], f["app_name"]))
+        for f in vulns.values()
+        if f["state"] in ("open", "reopened")
+    ]
+    assert len(open_now) == len(set(open_now)), "one open finding per asset + CVE + product"
+    assert set(open_now) == live, "open findings are exactly the risks served now"
     for f in vulns.values():
         if f["state"] == "fixed":
             assert f["fixed_at"], f
@@ -71,7 +89,7 @@ def check_truth(store: Store, client: S1Client) -> dict[str, int]:
             assert not assets[f["agent_id"]]["is_decommissioned"]
         if f["state"] == "archived":
             agent = agents.get(f["agent_id"])
-            assert agent is None or agent["isDecommissioned"]
+            assert agent is None or agent["isDecommissioned"] or f["agent_id"] in superseded
 
     threats = {t["id"]: t["threatInfo"] for t in served(client, "/threats")}
     stored = {f["source_id"]: f for f in store.query_findings(kind="threat")}

@@ -56,6 +56,18 @@ def _cluster_finding_ids(conn: Connection, dialect: Dialect) -> None:
     conn.execute("DROP TABLE finding_id_prefix")
 
 
+def _add_column(table: str, definition: str) -> Step:
+    """``ALTER TABLE … ADD COLUMN`` that is harmless when the column is there already (a
+    migration rerun over a database that has it, as tests of older migrations do)."""
+
+    def step(conn: Connection, dialect: Dialect) -> None:
+        cur = conn.execute(f"SELECT * FROM {table} LIMIT 0")
+        if definition.split()[0] not in {d[0] for d in cur.description}:
+            conn.execute(dialect.ddl(f"ALTER TABLE {table} ADD COLUMN {definition}"))
+
+    return step
+
+
 MIGRATIONS: tuple[tuple[Step, ...], ...] = (
     (
         """CREATE TABLE assets (
@@ -199,14 +211,14 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
     (
         # A console's identity: its URL (already kept) plus the token's scope and the
         # configured scope filter; a sync whose identity differs from the record is refused.
-        "ALTER TABLE consoles ADD COLUMN scope_ids {text}",
-        "ALTER TABLE consoles ADD COLUMN scope_filter {text}",
+        _add_column("consoles", "scope_ids {text}"),
+        _add_column("consoles", "scope_filter {text}"),
         # Who runs each run (host:pid), so status can tell a live run from a dead one.
-        "ALTER TABLE sync_runs ADD COLUMN owner {text}",
+        _add_column("sync_runs", "owner {text}"),
         # Pages of findings look up their endpoints' asset ids and, for re-imaged hosts,
         # which agent record supersedes them, from one covering index.
         "DROP INDEX IF EXISTS assets_agent_asset",
-        "CREATE INDEX assets_agent_current ON assets (console, agent_id, asset_id, "
+        "CREATE INDEX IF NOT EXISTS assets_agent_current ON assets (console, agent_id, asset_id, "
         "superseded_by)",
         # A superseded agent record has that lifecycle (it used to keep its own).
         "UPDATE assets SET lifecycle = 'superseded' WHERE superseded_by IS NOT NULL",
