@@ -16,7 +16,7 @@ from s1uvm.s1 import ApiToken, RateLimiter, S1Client
 from s1uvm.simulator import Console, SimConfig, SimulatorServer
 from s1uvm.store import Store, open_store
 from s1uvm.sync import partitions, run_connector, scope_key
-from tests.truth import served, vuln_key
+from tests.truth import served, superseding, vuln_key
 
 EPOCH = 1_780_000_000_000_000
 
@@ -66,7 +66,8 @@ def test_sync_stores_exactly_what_the_console_serves(store: Store, client: S1Cli
     assert sorted(f["source_id"] for f in stored_threats) == sorted(t["id"] for t in threats)
 
     risks = served(client, "/application-management/risks")
-    keys = {vuln_key("sim", r) for r in risks}
+    current = superseding(assets)
+    keys = {vuln_key("sim", r, current) for r in risks}
     stored_vulns = list(store.query_findings(kind="vulnerability"))
     assert {f["finding_id"] for f in stored_vulns} == keys
     assert {f["source_id"] for f in stored_vulns} <= {r["id"] for r in risks}
@@ -122,8 +123,9 @@ def test_a_scope_filter_syncs_and_closes_only_its_part(
         for n in ("assets", "threats", "vulnerabilities")
     }
     assert all(r.outcome == "success" for r in results.values()), results
+    current = superseding(store.query_assets())
     served_there = {
-        vuln_key("sim", r)
+        vuln_key("sim", r, current)
         for site in mine
         for r in served(client, "/application-management/risks", siteIds=site)
     }

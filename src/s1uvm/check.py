@@ -131,6 +131,7 @@ class TokenInfo:
     scope: str | None = None
     role: str | None = None
     expires_at: str | None = None
+    scope_ids: str | None = None  # the accounts' or sites' ids of a scoped token, sorted
 
 
 def token_info(client: S1Client) -> TokenInfo:
@@ -145,11 +146,14 @@ def token_info(client: S1Client) -> TokenInfo:
     role = next(
         (r.get("roleName") for r in roles if isinstance(r, dict) and r.get("roleName")), None
     ) or user.get("lowestRole")
+    scope = user.get("scope")
+    ids = sorted({str(r["id"]) for r in roles if isinstance(r, dict) and r.get("id") is not None})
     return TokenInfo(
         user.get("fullName"),
-        user.get("scope"),
+        scope if isinstance(scope, str) else None,
         role,
         timestamp((user.get("apiToken") or {}).get("expiresAt")),
+        ",".join(ids) if ids and scope != "tenant" else None,
     )
 
 
@@ -199,15 +203,3 @@ def _principal(client: S1Client, report: Report, now: datetime) -> None:
         )
     else:
         report.add("expiry", "ok", f"token valid until {day} ({left.days} days)")
-
-
-def record_token(store: Any, console: ConsoleConfig, client: S1Client) -> str | None:
-    """Remember who the token is and when it expires, for ``status`` (never the token), and
-    return the expiry warning due now, if any. A token that cannot be asked about is left to
-    the connectors to report."""
-    try:
-        info = token_info(client)
-    except S1Error:
-        return None
-    store.record_console(console.name, console.url, info.expires_at, info.scope, info.role)
-    return expiry_warning(info.expires_at, client.server_time or datetime.now(UTC))

@@ -152,10 +152,13 @@ def default_db() -> str:
 
 
 def console_name(url: str) -> str:
-    host = urlsplit(url).hostname or "console"
-    if is_loopback(host):
-        return "local"
-    return host.split(".")[0]
+    """The name a console goes by without a config file: its host, with the port when that
+    is not 443 — so two consoles, or two simulators on one machine, never share a name."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "console").lower()
+    shown = f"[{host}]" if ":" in host else host
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return shown if port == 443 else f"{shown}:{port}"
 
 
 _CONSOLE_KEYS = {
@@ -227,6 +230,7 @@ def load(
     env: Mapping[str, str] | None = None,
     prompt: Callable[[], str] | None = None,
     need_console: bool = True,
+    console: str | None = None,
 ) -> Settings:
     """Settings with the documented precedence. ``prompt`` asks for the token on a terminal
     when nothing else provides one (never echoed)."""
@@ -260,7 +264,11 @@ def load(
             )
         consoles.append(
             ConsoleConfig(
-                console_name(normal), normal, token, chosen or ORDER, str(ca) if ca else None
+                console or console_name(normal),
+                normal,
+                token,
+                chosen or ORDER,
+                str(ca) if ca else None,
             )
         )
     else:
@@ -308,4 +316,12 @@ def load(
                     account_ids=accounts,
                 )
             )
+        if console is not None:
+            picked = [c for c in consoles if c.name == console]
+            if not picked:
+                raise ConfigError(
+                    f"config file {config_path} has no console named {console!r}; its consoles: "
+                    + ", ".join(c.name for c in consoles)
+                )
+            consoles = picked
     return Settings(tuple(consoles), str(database), tuple(warnings))

@@ -12,8 +12,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
+
+import msgspec
 
 from s1uvm._memory import return_free_memory
 from s1uvm.connectors import Connector, Context, make
@@ -102,12 +104,31 @@ class Progress(Protocol):
     def __call__(self, connector: str, records: int, total: int | None) -> None: ...
 
 
-def console_now(client: S1Client) -> str:
-    """The console's clock (its Date header), asked for once; our own clock if it sends none."""
+# How far the console's clock may run ahead of ours before the run's "now" is ours instead:
+# checkpoints are capped at the run's now, and one from the future would skip every change
+# until that time came.
+CLOCK_AHEAD = timedelta(minutes=5)
+CLOCK_BEHIND = timedelta(days=1)
+
+
+def console_now(client: S1Client, local: datetime | None = None) -> str:
+    """The run's "now": the console's clock (its Date header, asked for once) when it is sane
+    — not ahead of ours by more than ``CLOCK_AHEAD``, nor behind by more than a day — else our
+    own, with a warning."""
     if client.server_time is None:
         client.get("/system/info", decode=lambda b: None)
-    now = client.server_time or datetime.now(UTC)
-    return fmt(now)
+    mine = local or datetime.now(UTC)
+    theirs = client.server_time
+    if theirs is None:
+        return fmt(mine)
+    if not mine - CLOCK_BEHIND <= theirs <= mine + CLOCK_AHEAD:
+        log.warning(
+            "the console's clock says %s, this machine's %s: checkpoints follow this machine's",
+            fmt(theirs)[:19],
+            fmt(mine)[:19],
+        )
+        return fmt(mine)
+    return fmt(theirs)
 
 
 SCOPE_KEYS = ("siteIds", "accountIds")
@@ -135,6 +156,13 @@ def partitions(client: S1Client, plan: Plan) -> list[Plan]:
             {key: one} for key, ids in scope.items() for one in str(ids).split(",") if one
         ] or [{}]
     return [dataclasses.replace(plan, params={**rest, **piece}, partition=None) for piece in pieces]
+
+
+def announced_total(client: S1Client, plan: Plan) -> int | None:
+    """How many records the plan's unpartitioned walk would return (``countOnly``)."""
+    body = client.get(plan.path, {**plan.params, "countOnly": "true"}, decode=msgspec.json.decode)
+    total = (body.get("pagination") or {}).get("totalItems") if isinstance(body, dict) else None
+    return total if isinstance(total, int) and not isinstance(total, bool) else None
 
 
 def scope_key(scope: Mapping[str, str]) -> str:
@@ -177,12 +205,16 @@ def run_connector(
         run_id = store.start_run(console, connector.name, plan.mode)
         restarts = 0
         stopped = False
+        parts = partitions(client, plan)
+        # A snapshot read per site is complete only if the sites hold every record: one whose
+        # endpoint is in no listed site would be missed, and its finding closed.
+        single = all("," not in str(plan.params.get(k, "")) for k in SCOPE_KEYS)
+        whole = (
+            announced_total(client, plan) if len(parts) > 1 and plan.partition and single else None
+        )
         while True:
             fetch = Fetcher(
-                [
-                    Walk(client, p.path, p.params, limit=p.page_size, nested=p.nested)
-                    for p in partitions(client, plan)
-                ],
+                [Walk(client, p.path, p.params, limit=p.page_size, nested=p.nested) for p in parts],
                 workers=PARTITION_WORKERS,
                 prepare=functools.partial(_transformed, connector, ctx),
             )
@@ -212,6 +244,17 @@ def run_connector(
                     if stop is not None and stop():
                         stopped = True
                         break
+                covered = sum(w.total or 0 for w in fetch.walks)
+                if not stopped and fetch.complete and whole is not None and covered < whole:
+                    log.warning(
+                        "%s/%s: the sites hold %d of %d records; reading them again in one walk",
+                        console,
+                        connector.name,
+                        covered,
+                        whole,
+                    )
+                    parts, whole = [dataclasses.replace(plan, partition=None)], None
+                    continue
                 break
             except InvalidCursor:
                 # The console forgot our place: start again from the last checkpoint
@@ -225,6 +268,7 @@ def run_connector(
                     connector.name,
                 )
                 plan = connector.plan(checkpoint, full=full, ctx=ctx)
+                parts = partitions(client, plan)
             finally:
                 fetch.close()
         complete = fetch.complete and not stopped

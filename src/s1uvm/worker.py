@@ -9,24 +9,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from s1uvm.check import record_token
 from s1uvm.config import ConsoleConfig
+from s1uvm.identity import IdentityChanged, establish
+from s1uvm.lease import Heartbeat, default_owner
 from s1uvm.s1 import S1Error
 from s1uvm.store import Store, StoreError, open_store
 from s1uvm.sync import RunResult, run_console
 
 log = logging.getLogger("s1uvm.worker")
 RETRY_FAILED_S = 900.0  # a failed console is tried again after this (or ``every``, if sooner)
-
-
-def default_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,34 +32,6 @@ class WorkerOptions:
     once: bool = False  # run what is due, then exit instead of waiting
     owner: str = field(default_factory=default_owner)
     inactive_days: int = 30
-
-
-class _Heartbeat(threading.Thread):
-    """Renews one lease every third of its length, on its own connection; sets ``lost`` when
-    the lease was taken by another worker (ours had expired), so the run stops at its next
-    page instead of writing alongside the new holder."""
-
-    def __init__(self, db: str, owner: str, console: str, lease: float) -> None:
-        super().__init__(name=f"heartbeat-{console}", daemon=True)
-        self.db, self.owner, self.console, self.lease = db, owner, console, lease
-        self.done = threading.Event()
-        self.lost = threading.Event()
-
-    def run(self) -> None:
-        store = open_store(self.db)
-        try:
-            while not self.done.wait(self.lease / 3):
-                try:
-                    ok = store.leases.renew(self.owner, self.console, self.lease)
-                except Exception as exc:  # a database hiccup: try again at the next beat
-                    log.warning("%s: heartbeat failed (%s)", self.console, exc)
-                    continue
-                if not ok:
-                    log.warning("%s: lease lost to another worker; stopping", self.console)
-                    self.lost.set()
-                    return
-        finally:
-            store.close()
 
 
 class Worker:
@@ -146,12 +113,18 @@ class Worker:
         return False
 
     def _run_console(self, store: Store, console: ConsoleConfig) -> str:
-        beat = _Heartbeat(self.db, self.options.owner, console.name, self.options.lease)
+        beat = Heartbeat(
+            lambda: open_store(self.db), self.options.owner, console.name, self.options.lease
+        )
         beat.start()
         results: list[RunResult] = []
         try:
             with console.client() as client:
-                warning = record_token(store, console, client)
+                try:
+                    _, warning = establish(store, console, client)
+                except IdentityChanged as exc:
+                    log.error("%s", exc)
+                    return "failed"
             if warning:
                 log.warning("%s: %s", console.name, warning)
             results = run_console(

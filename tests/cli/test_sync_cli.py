@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from s1uvm.config import console_name
 from s1uvm.simulator import Console, SimConfig, SimulatorServer, TokenSpec
 from s1uvm.simulator.timefmt import US_PER_DAY, now_us
 from s1uvm.store import open_store
@@ -34,7 +36,7 @@ def test_sync_then_query(server: tuple[SimulatorServer, Console], tmp_path: Path
     p = run("sync", "--url", srv.url, env=env)
     assert p.returncode == 0, p.stderr
     for name in ("assets", "threats", "vulnerabilities"):
-        assert f"local/{name}: success" in p.stdout
+        assert f"{console_name(srv.url)}/{name}: success" in p.stdout
     again = run("sync", "--url", srv.url, env=env)
     assert again.returncode == 0
     assert "0 new, 0 changed" in again.stdout
@@ -49,7 +51,7 @@ def test_sync_then_query(server: tuple[SimulatorServer, Console], tmp_path: Path
     assert (recorded["scope"], recorded["role"]) == ("tenant", "Viewer")
     text = run("status", env={"S1UVM_DB": db}).stdout
     assert "token valid until" in text
-    assert "local/vulnerabilities: success (snapshot)" in text
+    assert f"{console_name(srv.url)}/vulnerabilities: success (snapshot)" in text
 
     found = json.loads(
         run("findings", "--kind", "threat", "--format", "json", env={"S1UVM_DB": db}).stdout
@@ -84,7 +86,7 @@ def test_sync_warns_about_a_token_close_to_expiry(
         env={"S1_API_TOKEN": soon.value},
     )
     assert p.returncode == 0
-    assert "warning: local: the API token expires" in p.stderr
+    assert f"warning: {console_name(srv.url)}: the API token expires" in p.stderr
     status = run("status", "--db", str(tmp_path / "s.db")).stdout
     assert "the API token expires" in status
 
@@ -129,8 +131,8 @@ def test_a_connector_that_cannot_read_is_reported_and_the_others_run(tmp_path: P
     with SimulatorServer(console) as srv:
         p = run("sync", "--url", srv.url, "--db", str(db), env={"S1_API_TOKEN": console.token})
     assert p.returncode == 1
-    assert "local/vulnerabilities: failed" in p.stdout
-    assert "local/threats: success" in p.stdout
+    assert f"{console_name(srv.url)}/vulnerabilities: failed" in p.stdout
+    assert f"{console_name(srv.url)}/threats: success" in p.stdout
     store = open_store(db)
     try:
         assert store.counts()["assets"]
@@ -202,7 +204,7 @@ def test_demo_runs_end_to_end_in_well_under_a_minute(tmp_path: Path) -> None:
     p = run("demo", "--db", str(tmp_path / "demo.db"), timeout=120)
     elapsed = time.monotonic() - started
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "demo/vulnerabilities: success" in p.stdout
+    assert re.search(r"^127\.0\.0\.1:\d+/vulnerabilities: success", p.stdout, re.M)
     assert "Try next:" in p.stdout
     assert elapsed < 60
 

@@ -2,28 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import functools
 import json
+import os
+import signal
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
+from types import FrameType
 from typing import Any
 
 import click
 
-from s1uvm.check import Report, check, expiry_warning, record_token
+from s1uvm.check import Report, check, expiry_warning
 from s1uvm.cli.common import (
+    EXIT_AUTH,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_SYNC,
     console_options,
     db_options,
     exit_code_for,
+    fail,
     guarded,
     run_options,
     settings,
 )
 from s1uvm.config import ConsoleConfig
-from s1uvm.s1 import S1Client
+from s1uvm.store._leases import Holder
 from s1uvm.sync import RunResult, run_console
 
 MARK = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
@@ -82,27 +90,64 @@ def sync_consoles(
     full: bool,
     quiet: bool = False,
     inactive_days: int = 30,
+    wait: bool = True,
+    rescope: bool = False,
+    stop: Callable[[], bool] | None = None,
 ) -> list[RunResult]:
+    """Each console in turn: its identity checked and recorded, its lease held (waiting for a
+    run already going, unless ``wait`` is False), its connectors run side by side. ``stop``
+    ends the runs at their next page (Ctrl-C): what was read is kept, the runs are partial."""
     from s1uvm.cli.progress import progress_for
+    from s1uvm.identity import establish
+    from s1uvm.lease import holding
+    from s1uvm.s1 import site_ids
 
+    stopping = stop or (lambda: False)
     store = _open(db)
     results: list[RunResult] = []
     try:
         for console in cfg_consoles:
-            with console.client() as client, progress_for(quiet) as progress:
-                _record_token(store, console, client, quiet)
-                done = run_console(
+            if stopping():
+                break
+            with console.client() as client:
+                rescoped, warning = establish(store, console, client, rescope=rescope)
+                if warning:
+                    click.echo(f"s1uvm: warning: {console.name}: {warning}", err=True)
+                with holding(
+                    lambda: _open(db),
                     console.name,
-                    console.connectors,
-                    open_store=lambda: _open(db),
-                    open_client=console.client,
-                    full=full,
-                    inactive_days=inactive_days,
-                    progress=progress,
-                    scope=console.scope,
-                )
+                    console.url,
+                    wait=wait,
+                    on_wait=functools.partial(_waiting, console.name),
+                    stop=stopping,
+                ) as held:
+                    if held is None:
+                        break
+                    if rescoped:
+                        gone = store.archive_out_of_scope(
+                            console.name, site_ids(client, console.scope)
+                        )
+                        click.echo(
+                            f"{console.name}: scope changed; {gone:,} findings outside it "
+                            "archived as out of scope",
+                            err=quiet,
+                        )
+                    with progress_for(quiet) as progress:
+                        done = run_console(
+                            console.name,
+                            console.connectors,
+                            open_store=lambda: _open(db),
+                            open_client=console.client,
+                            full=full,
+                            inactive_days=inactive_days,
+                            progress=progress,
+                            scope=console.scope,
+                            stop=lambda: stopping() or held.lost,
+                        )
+                        for result in done:
+                            progress.done(result.connector)
+                    held.outcome = _outcome(done)
                 for result in done:
-                    progress.done(result.connector)
                     click.echo(summary_line(result), err=quiet)
                 results += done
     finally:
@@ -110,22 +155,56 @@ def sync_consoles(
     return results
 
 
-def _record_token(store: Any, console: ConsoleConfig, client: S1Client, quiet: bool) -> None:
-    """Remember the token's expiry for ``status``, and warn while there is time to act."""
-    warning = record_token(store, console, client)
-    if warning:
-        click.echo(f"s1uvm: warning: {console.name}: {warning}", err=True)
+def _waiting(name: str, holder: Holder) -> None:
+    since = f" at {holder.since[:19]}Z" if holder.since else ""
+    click.echo(f"s1uvm: waiting for the sync of {name} started by {holder.owner}{since}", err=True)
+
+
+def _outcome(results: list[RunResult]) -> str:
+    if results and all(r.outcome == "success" for r in results):
+        return "success"
+    return "failed" if all(r.outcome == "failed" for r in results) else "partial"
 
 
 def sync_exit_code(results: list[RunResult]) -> int:
     failed = [r for r in results if r.outcome != "success"]
     if not failed:
         return EXIT_OK
-    if len(failed) == len(results):
-        codes = {exit_code_for(r.error_type) for r in failed}
-        if len(codes) == 1:
-            return codes.pop()
+    if any(r.error_type == "AuthenticationError" for r in failed):
+        return EXIT_AUTH  # a token that no longer works is what to fix first
+    codes = {exit_code_for(r.error_type) for r in failed}
+    if len(failed) == len(results) and len(codes) == 1:
+        return codes.pop()
     return EXIT_SYNC
+
+
+class _Interrupts:
+    """Ctrl-C during a sync: the first stops the runs at their next page (kept, partial,
+    resumable); the second stops at once — the runs of this process are recorded aborted and
+    its leases handed back, then it exits 130."""
+
+    def __init__(self, db: str) -> None:
+        self.db = db
+        self.count = 0
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.count += 1
+        if self.count == 1:
+            click.echo(
+                "s1uvm: stopping after the current page (Ctrl-C again to stop at once)", err=True
+            )
+            return
+        click.echo("s1uvm: stopped at once; the runs are recorded as aborted", err=True)
+        with contextlib.suppress(Exception):
+            store = _open(self.db)
+            try:
+                store.abandon_runs()
+            finally:
+                store.close()
+        os._exit(EXIT_INTERRUPTED)
+
+    def stop(self) -> bool:
+        return self.count > 0
 
 
 @click.command("sync")
@@ -133,13 +212,45 @@ def sync_exit_code(results: list[RunResult]) -> int:
 @run_options
 @click.option("--full", is_flag=True, help="Ignore checkpoints: read everything again.")
 @click.option("--all", "all_consoles", is_flag=True, help="Every console in the config file.")
+@click.option("--no-wait", is_flag=True, help="Exit 1 at once when another run holds the console.")
+@click.option(
+    "--rescope",
+    is_flag=True,
+    help="Accept a changed URL or token scope for this console name; findings outside the "
+    "new scope are archived as out of scope.",
+)
 @guarded
 def sync_cmd(
-    connectors: str | None, full: bool, inactive_days: int, all_consoles: bool, **opts: Any
+    connectors: str | None,
+    full: bool,
+    inactive_days: int,
+    all_consoles: bool,
+    no_wait: bool,
+    rescope: bool,
+    **opts: Any,
 ) -> None:
     """Pull the enabled connectors into the store; a summary per connector."""
+    from s1uvm.lease import ConsoleBusy
+
     cfg = settings(opts, connectors=connectors)
-    results = sync_consoles(cfg.consoles, cfg.db, full=full, inactive_days=inactive_days)
+    interrupts = _Interrupts(cfg.db)
+    previous = signal.signal(signal.SIGINT, interrupts)
+    try:
+        results = sync_consoles(
+            cfg.consoles,
+            cfg.db,
+            full=full,
+            inactive_days=inactive_days,
+            wait=not no_wait,
+            rescope=rescope,
+            stop=interrupts.stop,
+        )
+    except ConsoleBusy as exc:
+        fail(str(exc), EXIT_SYNC)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupts.stop():
+        sys.exit(EXIT_INTERRUPTED)
     sys.exit(sync_exit_code(results))
 
 
@@ -153,6 +264,12 @@ def status_cmd(as_json: bool, **opts: Any) -> None:
     store = _open(cfg.db)
     try:
         runs = store.last_runs()
+        for run in runs:
+            # A run recorded as running whose console nobody holds any more (its process was
+            # killed) is not running: it is shown as what it is.
+            if run.get("outcome") == "running" and store.leases.holder(run["console"]) is None:
+                run["outcome"] = "aborted"
+                run["error"] = "its process ended before the run finished"
         counts = store.counts()
         consoles = store.consoles()
         location = store.location
@@ -192,11 +309,11 @@ def _schedule(c: dict[str, Any]) -> str:
     """Who holds the console and when it last succeeded (workers), in a few words."""
     parts = [f"last success {c.get('last_success_at') or 'never'}"]
     if c.get("lease_owner"):
-        parts.append(f"held by worker {c['lease_owner']} until {c.get('lease_expires_at')}")
+        parts.append(f"held by {c['lease_owner']} until {c.get('lease_expires_at')}")
     elif c.get("next_run_at"):
         parts.append(f"next due {c['next_run_at']}")
     if c.get("last_outcome") and c.get("last_outcome") != "success":
-        parts.append(f"last worker run {c['last_outcome']}")
+        parts.append(f"last run {c['last_outcome']}")
     return ", ".join(parts)
 
 

@@ -25,6 +25,7 @@ from s1uvm.s1 import (
 )
 
 EXIT_OK, EXIT_SYNC, EXIT_USAGE, EXIT_AUTH, EXIT_NETWORK = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -57,6 +58,13 @@ def console_options(func: F) -> F:
         click.option("--db", metavar="PATH|URL", help="Database (or S1UVM_DB)."),
         click.option("--config", metavar="PATH", help="TOML config file (or S1UVM_CONFIG)."),
         click.option("--ca-bundle", metavar="PATH", help="CA bundle (or SSL_CERT_FILE)."),
+        click.option(
+            "--console",
+            "console_name",
+            metavar="NAME",
+            help="Which console: a name from the config file, or the name to keep this URL's "
+            "data under (default: the URL's host, with the port when not 443).",
+        ),
         click.option("--debug", is_flag=True, help="Tracebacks and request logs (no token)."),
     ]
     for decorate in reversed(decorators):
@@ -112,6 +120,7 @@ def settings(
         connectors=connectors,
         prompt=_prompt if interactive else None,
         need_console=need_console,
+        console=opts.get("console_name"),
     )
     for warning in loaded.warnings:
         click.echo(f"s1uvm: warning: {warning}", err=True)
@@ -173,6 +182,7 @@ def guarded(func: F) -> F:
 
 __all__ = [
     "EXIT_AUTH",
+    "EXIT_INTERRUPTED",
     "EXIT_NETWORK",
     "EXIT_OK",
     "EXIT_SYNC",

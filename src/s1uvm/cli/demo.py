@@ -16,7 +16,7 @@ import click
 from s1uvm.check import check
 from s1uvm.cli.commands import print_report, sync_consoles, sync_exit_code
 from s1uvm.cli.common import guarded
-from s1uvm.config import ConsoleConfig
+from s1uvm.config import ConsoleConfig, console_name
 from s1uvm.connectors import ORDER
 from s1uvm.s1 import ApiToken
 from s1uvm.simulator import Console, SimConfig, SimulatorServer
@@ -42,7 +42,8 @@ def demo_cmd(db: str | None, agents: int, seed: int, debug: bool) -> None:
         f"(seed {seed})"
     )
     with SimulatorServer(console) as server:
-        cfg = ConsoleConfig("demo", server.url, ApiToken(console.token), ORDER)
+        url = server.url
+        cfg = ConsoleConfig(console_name(url), url, ApiToken(console.token), ORDER)
         click.echo(f"\n$ s1uvm check   # against {server.url}")
         with cfg.client() as client:
             print_report(check(cfg, client))

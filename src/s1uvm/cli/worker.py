@@ -12,7 +12,8 @@ import click
 
 from s1uvm.cli.commands import summary_line
 from s1uvm.cli.common import EXIT_OK, console_options, guarded, run_options, settings
-from s1uvm.worker import Worker, WorkerOptions, default_owner
+from s1uvm.lease import default_owner
+from s1uvm.worker import Worker, WorkerOptions
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 

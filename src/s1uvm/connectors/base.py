@@ -4,6 +4,7 @@ each page and at the end. Connectors know nothing of HTTP or SQL; the sync engin
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from s1uvm.model import AssetRow, FindingRow, Rejected
 from s1uvm.s1 import PAGE_SIZE
 
 R = TypeVar("R")
+log = logging.getLogger("s1uvm.sync")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,13 @@ def capped_bookmark(previous: str | None, seen: list[str | None], now: str) -> s
     newest = max((s for s in seen if s), default=None)
     if newest is None:
         return previous
+    if newest > now:
+        log.warning(
+            "a record was updated at %s, after the run began (%s): kept, but the checkpoint "
+            "stays at the run's start",
+            newest[:19],
+            now[:19],
+        )
     cap = fmt(parse(now) - LAG)
     bookmark = min(newest, cap)
     if previous is not None and bookmark < previous:

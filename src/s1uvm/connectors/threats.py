@@ -17,18 +17,22 @@ State — from SentinelOne's own status (absence never closes a threat): ``resol
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import msgspec
 
 from s1uvm.connectors import normalise as n
 from s1uvm.connectors.base import (
+    LAG,
     Batch,
     Context,
     Plan,
     bookmark_checkpoint,
+    fmt,
     normalise_page,
     page_size,
+    parse,
 )
 from s1uvm.model import FindingRow, Kind, Severity, State, finding_key
 from s1uvm.s1.records import THREAT, ThreatInfo, ThreatRecord
@@ -94,12 +98,22 @@ def to_row(rec: ThreatRecord, raw: msgspec.Raw, ctx: Context) -> FindingRow:
 
 
 class ThreatsConnector:
+    """Incremental on ``updatedAt``, backed by a full read at least daily (``full_refresh``):
+    a change the console made without moving ``updatedAt``, or a checkpoint that a console's
+    wrong clock once moved too far, is then read again within a day."""
+
     name = NAME
+
+    def __init__(self, full_refresh: timedelta = timedelta(days=1)) -> None:
+        self.full_refresh = full_refresh
 
     def plan(self, checkpoint: dict[str, Any] | None, *, full: bool, ctx: Context) -> Plan:
         params: dict[str, Any] = {"sortBy": "updatedAt", "sortOrder": "asc", **ctx.scope}
-        bookmark = (checkpoint or {}).get("updated_at")
-        if bookmark and not full:
+        cp = checkpoint or {}
+        bookmark = cp.get("updated_at")
+        last_full = cp.get("last_full_at")
+        due = last_full is None or parse(last_full) + self.full_refresh <= parse(ctx.now)
+        if bookmark and not full and not due:
             params["updatedAt__gte"] = bookmark
             return Plan("/threats", params, "incremental", page_size=PAGE)
         return Plan("/threats", params, "full", page_size=PAGE)
@@ -116,4 +130,9 @@ class ThreatsConnector:
     def final_checkpoint(
         self, checkpoint: dict[str, Any] | None, plan: Plan, complete: bool, ctx: Context
     ) -> dict[str, Any] | None:
-        return dict(checkpoint or {})
+        cp = dict(checkpoint or {})
+        if complete and plan.mode == "full":
+            cp["last_full_at"] = ctx.now
+            # The full read saw everything up to the run's start: no later bookmark stands.
+            cp["updated_at"] = min(cp.get("updated_at") or ctx.now, fmt(parse(ctx.now) - LAG))
+        return cp

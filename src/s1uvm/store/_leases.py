@@ -9,7 +9,10 @@ Times come from the workers' clocks (UTC); a lease of minutes tolerates ordinary
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -22,6 +25,39 @@ if TYPE_CHECKING:
 def at(seconds_from_now: float = 0.0) -> str:
     """A time in the store's text form, ``seconds_from_now`` ahead."""
     return (datetime.now(UTC) + timedelta(seconds=seconds_from_now)).strftime(TS_FORMAT)
+
+
+def _text(value: object) -> str:
+    """A stored time as the text ``at`` makes (PostgreSQL hands back datetimes)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime(TS_FORMAT)
+    return "" if value is None else str(value)
+
+
+def default_owner() -> str:
+    """This process, as lease holders and run owners are named: host:pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_alive(owner: str) -> bool:
+    """False only when ``owner`` (host:pid) is a process of this machine that has ended; a
+    holder on another machine is alive until its lease expires."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    owner: str  # host:pid, or a worker's --id
+    since: str | None  # when it took the console
 
 
 class Leases:
@@ -64,6 +100,43 @@ class Leases:
             )
         return name
 
+    def take(self, owner: str, name: str, url: str, lease_seconds: float) -> Holder | None:
+        """Lease the console ``name`` whether due or not (a sync someone asked for); None
+        when it is ours now, else who holds it. A holder on this machine whose process is
+        gone (killed) does not hold it, whatever its lease says."""
+        s = self._store
+        now = at()
+        self.register([(name, url)])
+        with s._transaction():
+            row = s._x(
+                "SELECT lease_owner, lease_expires_at, last_started_at FROM consoles "
+                "WHERE console = ?",
+                (name,),
+            ).fetchone()
+            holder = Holder(str(row[0]), _text(row[2])) if row and row[0] else None
+            if holder is not None and _text(row[1]) >= now and owner_alive(holder.owner):
+                return holder
+            cur = s._x(
+                "UPDATE consoles SET lease_owner = ?, lease_expires_at = ?, heartbeat_at = ?, "
+                "last_started_at = ? WHERE console = ? AND (lease_owner IS NULL OR "
+                "lease_owner = ?)",
+                (owner, at(lease_seconds), now, now, name, holder.owner if holder else owner),
+            )
+            if cur.rowcount != 1:  # taken by someone else between our look and our update
+                return holder or Holder("another process", None)
+        return None
+
+    def holder(self, name: str) -> Holder | None:
+        """Who holds the console now (a live holder), or None."""
+        s = self._store
+        row = s._x(
+            "SELECT lease_owner, lease_expires_at, last_started_at FROM consoles WHERE console = ?",
+            (name,),
+        ).fetchone()
+        if row is None or not row[0] or _text(row[1]) < at() or not owner_alive(str(row[0])):
+            return None
+        return Holder(str(row[0]), _text(row[2]))
+
     def renew(self, owner: str, name: str, lease_seconds: float) -> bool:
         """Extend the lease; False when it is no longer ours (it expired and was taken)."""
         s = self._store
@@ -75,17 +148,27 @@ class Leases:
             )
             return bool(cur.rowcount == 1)
 
-    def release(self, owner: str, name: str, *, next_in: float, outcome: str) -> None:
-        """Hand the console back, due again in ``next_in`` seconds."""
+    def release(self, owner: str, name: str, *, next_in: float | None, outcome: str) -> None:
+        """Hand the console back, due again in ``next_in`` seconds (None: when it was due
+        before — a sync someone asked for does not move the workers' schedule)."""
         s = self._store
         now = at()
         with s._transaction():
             s._x(
                 "UPDATE consoles SET lease_owner = NULL, lease_expires_at = NULL, "
-                "next_run_at = ?, last_finished_at = ?, last_outcome = ?, "
-                "last_success_at = CASE WHEN ? THEN ? ELSE last_success_at END "
+                "next_run_at = CASE WHEN ? THEN ? ELSE next_run_at END, last_finished_at = ?, "
+                "last_outcome = ?, last_success_at = CASE WHEN ? THEN ? ELSE last_success_at END "
                 "WHERE console = ? AND lease_owner = ?",
-                (at(next_in), now, outcome, outcome == "success", now, name, owner),
+                (
+                    next_in is not None,
+                    at(next_in or 0.0),
+                    now,
+                    outcome,
+                    outcome == "success",
+                    now,
+                    name,
+                    owner,
+                ),
             )
 
     def next_due(self, names: Sequence[str]) -> str | None:

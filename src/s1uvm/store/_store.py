@@ -28,7 +28,7 @@ from s1uvm.model import (
     product_key,
 )
 from s1uvm.store._dialect import SQLITE, TS_FORMAT, Connection, Dialect, json_text, raw_text, utcnow
-from s1uvm.store._leases import Leases
+from s1uvm.store._leases import Leases, default_owner
 from s1uvm.store._migrations import migrate
 
 
@@ -264,14 +264,14 @@ class Store:
         self.conn.execute(f"DELETE FROM {staging}")
 
     # -- runs and checkpoints -----------------------------------------------------------------
-    def start_run(self, console: str, connector: str, mode: str) -> int:
-        """A new ledger row, committed at once. A row still 'running' for this connector is a
-        run that was killed (nothing else writes this database's ledger for it): it becomes
-        'aborted'."""
+    def start_run(self, console: str, connector: str, mode: str, owner: str | None = None) -> int:
+        """A new ledger row, committed at once, owned by ``owner`` (default: this process,
+        host:pid). A row still 'running' for this connector is a run that was killed (the
+        caller holds the console's lease, so nothing else runs it): it becomes 'aborted'."""
         now = utcnow()
         insert = (
-            "INSERT INTO sync_runs (console, connector, mode, started_at, outcome) "
-            "VALUES (?, ?, ?, ?, 'running')"
+            "INSERT INTO sync_runs (console, connector, mode, started_at, outcome, owner) "
+            "VALUES (?, ?, ?, ?, 'running', ?)"
         )
         with self._transaction():
             self._x(
@@ -280,12 +280,28 @@ class Store:
                 "AND connector = ? AND outcome = 'running'",
                 (now, console, connector),
             )
-            params = (console, connector, mode, now)
+            params = (console, connector, mode, now, owner or default_owner())
             if self.dialect.lastrowid:
                 run_id = int(self._x(insert, params).lastrowid or 0)
             else:
                 run_id = int(self._x(insert + " RETURNING run_id", params).fetchone()[0])
         return run_id
+
+    def abandon_runs(self, owner: str | None = None) -> None:
+        """Record the runs of ``owner`` (default: this process) still going as aborted, and
+        hand back the consoles it holds: the process is about to end without finishing them."""
+        me = owner or default_owner()
+        with self._transaction():
+            self._x(
+                "UPDATE sync_runs SET outcome = 'aborted', finished_at = ?, error = "
+                "'stopped at once (interrupted twice)' WHERE owner = ? AND outcome = 'running'",
+                (utcnow(), me),
+            )
+            self._x(
+                "UPDATE consoles SET lease_owner = NULL, lease_expires_at = NULL "
+                "WHERE lease_owner = ?",
+                (me,),
+            )
 
     def finish_run(
         self,
@@ -334,16 +350,36 @@ class Store:
         token_expires_at: str | None,
         scope: str | None,
         role: str | None,
+        *,
+        scope_ids: str | None = None,
+        scope_filter: str | None = None,
     ) -> None:
-        """What the last sync learnt about the console and its token (never the token)."""
-        self.conn.execute(
-            self.dialect.upsert(
-                "consoles",
-                ("console", "url", "token_expires_at", "scope", "role", "updated_at"),
-                ("console",),
-            ),
-            (console, url, token_expires_at, scope, role, utcnow()),
-        )
+        """What the last sync learnt about the console and its token (never the token): its
+        identity (``identity``) and the token's role and expiry."""
+        with self._transaction():
+            self.conn.execute(
+                self.dialect.upsert(
+                    "consoles",
+                    (
+                        "console",
+                        "url",
+                        "token_expires_at",
+                        "scope",
+                        "role",
+                        "scope_ids",
+                        "scope_filter",
+                        "updated_at",
+                    ),
+                    ("console",),
+                ),
+                (console, url, token_expires_at, scope, role, scope_ids, scope_filter, utcnow()),
+            )
+
+    def console_identity(self, console: str) -> dict[str, Any] | None:
+        """The console's row as recorded (URL, scope, filter, role …), None if it has none."""
+        cur = self._x("SELECT * FROM consoles WHERE console = ?", (console,))
+        row = cur.fetchone()
+        return None if row is None else dict(zip([d[0] for d in cur.description], row, strict=True))
 
     @property
     def leases(self) -> Leases:
@@ -791,6 +827,18 @@ class Store:
                 covered += f" AND {column} IN ({', '.join('?' for _ in ids)})"
                 covered_ids += ids
         with self._transaction():
+            # Pages of findings and of agents are written side by side: a page of findings
+            # may have looked up an agent's asset id just before a re-image joined that agent
+            # to another asset (on PostgreSQL, neither sees the other's uncommitted rows).
+            # What this run wrote follows its agents' asset ids now.
+            self._x(
+                "UPDATE findings SET asset_id = (SELECT a.asset_id FROM assets a WHERE "
+                "a.console = findings.console AND a.agent_id = findings.agent_id) "
+                "WHERE console = ? AND last_run_id = ? AND EXISTS (SELECT 1 FROM assets a "
+                "WHERE a.console = findings.console AND a.agent_id = findings.agent_id "
+                "AND a.asset_id <> findings.asset_id)",
+                (console, run_id),
+            )
             started = self._x(
                 "SELECT started_at FROM sync_runs WHERE run_id = ?", (run_id,)
             ).fetchone()[0]
@@ -805,7 +853,7 @@ class Store:
                 "WHERE f.kind = 'vulnerability' AND f.console = ? AND f.last_run_id < ? "
                 "AND f.state IN ('open', 'reopened', 'stale') "
                 "AND NOT EXISTS (SELECT 1 FROM sync_runs r WHERE r.run_id = f.last_run_id AND "
-                "(r.finished_at IS NULL OR r.finished_at >= ?))" + covered,
+                "(r.finished_at IS NULL OR r.finished_at > ?))" + covered,
                 (run_id, console, run_id, started, *covered_ids),
             )
             for (
@@ -856,7 +904,69 @@ class Store:
                 updates,
             )
             self._insert_many("finding_history", HISTORY_COLUMNS, history)
+            result.archived += self._fold_superseded(run_id, console, now)
         return result
+
+    def _fold_superseded(self, run_id: int, console: str, now: str) -> int:
+        """Findings this run saw on an agent record that, meanwhile, turned out to be
+        superseded by a re-image (the agents were synced alongside): where the current record
+        has the same finding open too, the superseded one is archived into it — one finding
+        per machine + CVE + product. Returns how many were folded."""
+        rows = self._x(
+            "SELECT f.finding_id, f.state, f.cve_id, f.app_vendor, f.app_name, f.first_seen_at, "
+            "a.superseded_by FROM findings f JOIN assets a ON a.console = f.console "
+            "AND a.agent_id = f.agent_id WHERE f.console = ? AND f.kind = 'vulnerability' "
+            "AND f.last_run_id = ? AND f.state IN ('open', 'reopened') "
+            "AND a.superseded_by IS NOT NULL",
+            (console, run_id),
+        ).fetchall()
+        survivors = {
+            fid: finding_key(console, newer, Kind.VULNERABILITY, f"{cve}|{product_key(v, app)}")
+            for fid, _, cve, v, app, _, newer in rows
+            if cve
+        }
+        open_now = self._existing(
+            "SELECT finding_id FROM findings WHERE state IN ('open', 'reopened') "
+            "AND finding_id IN ({marks})",
+            (),
+            sorted(set(survivors.values())),
+        )
+        folded = [r for r in rows if survivors.get(r[0]) in open_now]
+        self.conn.executemany(
+            self.dialect.sql(
+                "UPDATE findings SET state = 'archived', updated_at = ? WHERE finding_id = ?"
+            ),
+            [(now, r[0]) for r in folded],
+        )
+        self.conn.executemany(
+            self.dialect.sql(
+                "UPDATE findings SET first_seen_at = ? WHERE finding_id = ? AND first_seen_at > ?"
+            ),
+            [(r[5], survivors[r[0]], r[5]) for r in folded if r[5] is not None],
+        )
+        self._insert_many(
+            "finding_history",
+            HISTORY_COLUMNS,
+            [
+                (
+                    fid,
+                    run_id,
+                    now,
+                    "archived",
+                    state,
+                    "archived",
+                    json_text(
+                        {
+                            "state": [state, "archived"],
+                            "reason": lifecycle.SUPERSEDED,
+                            "folded_into": survivors[fid],
+                        }
+                    ),
+                )
+                for fid, state, *_ in folded
+            ],
+        )
+        return len(folded)
 
     def archive_out_of_scope(self, console: str, sites: Sequence[str]) -> int:
         """After the console's scope was changed on purpose (``sync --rescope``): every open
