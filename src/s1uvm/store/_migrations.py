@@ -220,6 +220,9 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
         "DROP INDEX IF EXISTS assets_agent_asset",
         "CREATE INDEX IF NOT EXISTS assets_agent_current ON assets (console, agent_id, asset_id, "
         "superseded_by)",
+        # When a run last wrote each finding (this machine's clock): a snapshot closes only
+        # what nothing has written since it began.
+        _add_column("findings", "seen_at {ts}"),
         # A superseded agent record has that lifecycle (it used to keep its own).
         "UPDATE assets SET lifecycle = 'superseded' WHERE superseded_by IS NOT NULL",
     ),

@@ -132,7 +132,9 @@ FINDING_COLUMNS = (
     "raw",
 )
 # What a page writes: the contract's columns plus our bookkeeping ones outside it.
-FINDING_WRITE = (*FINDING_COLUMNS, "reopen_count")
+# ``seen_at``: when a run last wrote the finding, by this machine's clock — what tells a
+# snapshot whether anything has seen a finding since the snapshot began.
+FINDING_WRITE = (*FINDING_COLUMNS, "reopen_count", "seen_at")
 # A vulnerability's threat columns are always empty: its rows leave them out of the statement
 # instead of binding nine NULLs each (binding values took a tenth of a million-risk first
 # load's time under the write lock; every NULL goes through sqlite3's adapter look-up).
@@ -785,6 +787,7 @@ class Store:
                     run_id,
                     raw_text(r.raw),
                     reopens,
+                    now,
                 )  # in FINDING_WRITE's order
             )
         vulnerabilities = [_VULNERABILITY_PICK(p) for p in params if p[1] == Kind.VULNERABILITY]
@@ -809,9 +812,9 @@ class Store:
         nothing. With a ``scope`` filter (``siteIds`` / ``accountIds``) the snapshot covered
         only those endpoints, so only their findings are considered.
 
-        Whatever else runs at the same time, a finding is closed only if it was last written
-        by a run of this connector that had ended before this one started (so no run has seen
-        it since), and only if it is still as it was read when the update is made."""
+        Whatever else runs at the same time (a second sync, a worker whose lease expired, a
+        process that bypassed the lease), a finding is closed only if no run has written it
+        since this one started (``seen_at``), checked again when the update is made."""
         now = utcnow()
         result = PageResult()
         archive_before = datetime.fromtimestamp(
@@ -844,16 +847,15 @@ class Store:
             ).fetchone()[0]
             rows = self._x(
                 "SELECT f.finding_id, f.state, f.last_scan_at, f.last_seen_at, a.agent_id, "
-                "a.lifecycle, a.last_active_at, ev.scan, f.last_run_id, a.superseded_by, "
+                "a.lifecycle, a.last_active_at, ev.scan, a.superseded_by, "
                 "f.cve_id, f.app_vendor, f.app_name FROM findings f "
                 "LEFT JOIN assets a ON a.console = f.console AND a.agent_id = f.agent_id "
                 "LEFT JOIN (SELECT console, agent_id, max(last_scan_at) AS scan FROM findings "
                 "  WHERE kind = 'vulnerability' AND last_run_id = ? GROUP BY console, agent_id) ev "
                 "  ON ev.console = f.console AND ev.agent_id = f.agent_id "
-                "WHERE f.kind = 'vulnerability' AND f.console = ? AND f.last_run_id < ? "
-                "AND f.state IN ('open', 'reopened', 'stale') "
-                "AND NOT EXISTS (SELECT 1 FROM sync_runs r WHERE r.run_id = f.last_run_id AND "
-                "(r.finished_at IS NULL OR r.finished_at > ?))" + covered,
+                "WHERE f.kind = 'vulnerability' AND f.console = ? AND f.last_run_id <> ? "
+                "AND (f.seen_at IS NULL OR f.seen_at < ?) "
+                "AND f.state IN ('open', 'reopened', 'stale')" + covered,
                 (run_id, console, run_id, started, *covered_ids),
             )
             for (
@@ -865,7 +867,6 @@ class Store:
                 endpoint_lifecycle,
                 active_at,
                 rescan_at,
-                last_run,
                 superseded_by,
                 cve,
                 vendor,
@@ -885,7 +886,7 @@ class Store:
                     continue
                 new, fixed_at = decided
                 setattr(result, new, getattr(result, new) + 1)
-                updates.append((new, fixed_at, now, fid, state, last_run))
+                updates.append((new, fixed_at, now, fid, state, started))
                 changed: dict[str, Any] = {"state": [state, new]}
                 if superseded_by and cve:
                     changed["reason"] = lifecycle.SUPERSEDED
@@ -899,7 +900,7 @@ class Store:
             self.conn.executemany(
                 self.dialect.sql(
                     "UPDATE findings SET state = ?, fixed_at = ?, updated_at = ? "
-                    "WHERE finding_id = ? AND state = ? AND last_run_id = ?"
+                    "WHERE finding_id = ? AND state = ? AND (seen_at IS NULL OR seen_at < ?)"
                 ),
                 updates,
             )
