@@ -30,6 +30,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def exit_code_for(error: BaseException | str | None) -> int:
+    if isinstance(error, ConfigError):
+        return EXIT_USAGE
     name = error if isinstance(error, str) else type(error).__name__ if error else ""
     if name in ("AuthenticationError", "PermissionDenied"):
         return EXIT_AUTH
