@@ -730,7 +730,11 @@ class Store:
                         if new != old[i + 1] and not _same(new, old[i + 1])
                     }
                 )
-                if changed:
+                if changed.keys() <= {"app_version"} and old[_LAST_RUN] == run_id:
+                    # Another record of a finding this snapshot already wrote (the product in
+                    # a second version): one moment's truth, not a change of the finding.
+                    result.unchanged += 1
+                elif changed:
                     result.updated += 1
                     event = lifecycle.event(old_state, state)
                     if event == "fixed":
