@@ -396,6 +396,9 @@ def _output_options(func: Any) -> Any:
     for decorate in reversed(
         [
             click.option("--host", metavar="TEXT", help="Hostname contains TEXT."),
+            click.option(
+                "--console", "console_filter", metavar="NAME", help="Only this console's."
+            ),
             click.option("--limit", type=int, help="At most this many rows."),
             click.option(
                 "--format",
@@ -416,13 +419,19 @@ def _output_options(func: Any) -> Any:
 @_output_options
 @guarded
 def assets_cmd(
-    state: str | None, host: str | None, limit: int | None, fmt: str, **opts: Any
+    state: str | None,
+    host: str | None,
+    console_filter: str | None,
+    limit: int | None,
+    fmt: str,
+    **opts: Any,
 ) -> None:
     """List assets (endpoints) with their lifecycle."""
     cfg = settings(opts, need_console=False)
     store = _open(cfg.db)
     try:
-        emit(store.query_assets(host=host, lifecycle=state, limit=limit), fmt, ASSET_COLUMNS)
+        rows = store.query_assets(console=console_filter, host=host, lifecycle=state, limit=limit)
+        emit(rows, fmt, ASSET_COLUMNS)
     finally:
         store.close()
 
@@ -441,6 +450,7 @@ def findings_cmd(
     severity: str | None,
     cve: str | None,
     host: str | None,
+    console_filter: str | None,
     limit: int | None,
     fmt: str,
     **opts: Any,
@@ -450,7 +460,13 @@ def findings_cmd(
     store = _open(cfg.db)
     try:
         rows = store.query_findings(
-            kind=kind_filter, state=state, severity=severity, host=host, cve=cve, limit=limit
+            kind=kind_filter,
+            state=state,
+            severity=severity,
+            host=host,
+            cve=cve,
+            console=console_filter,
+            limit=limit,
         )
         emit(rows, fmt, FINDING_COLUMNS)
     finally:
