@@ -99,7 +99,7 @@ def states(store: Store) -> dict[str, str]:
     return {f["finding_id"]: f["state"] for f in store.query_findings()}
 
 
-BIG = SimConfig(seed=81, agents=2600, risks_per_agent=12, threats_per_agent=0.3)
+BIG = SimConfig(seed=81, agents=2700, risks_per_agent=12, threats_per_agent=0.3)
 
 
 @pytest.mark.parametrize("at_once", [2, 3])
