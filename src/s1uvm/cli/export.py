@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from s1uvm.cli.common import EXIT_USAGE, db_options, fail, guarded, settings
-from s1uvm.export import FORMATS, MODES, ExportError, export
+from s1uvm.cli.common import EXIT_SYNC, EXIT_USAGE, db_options, fail, guarded, settings
+from s1uvm.export import FORMATS, MODES, ExportBusy, ExportError, export
 
 
 @click.command("export")
@@ -21,7 +21,11 @@ from s1uvm.export import FORMATS, MODES, ExportError, export
     help="changes: one event per change since the last export; state: everything now.",
 )
 @click.option(
-    "--out", default="-", show_default=True, metavar="PATH", help="Output file, or - for stdout."
+    "--out",
+    default="-",
+    show_default=True,
+    metavar="PATH",
+    help="Output file, or - for stdout; may hold {date}, {time}, {datetime} (UTC).",
 )
 @click.option("--kind", metavar="LIST", help="vulnerability,threat,asset")
 @click.option("--state", metavar="LIST", help="open,reopened,fixed,stale,archived,suppressed")
@@ -30,7 +34,12 @@ from s1uvm.export import FORMATS, MODES, ExportError, export
 @click.option(
     "--bookmark",
     metavar="NAME",
-    help="Names the changes bookmark (default: one per format and output).",
+    help="Names the feed (default: one per format, output and filters).",
+)
+@click.option(
+    "--no-wait",
+    is_flag=True,
+    help="Exit 1 at once when another export is using the bookmark, instead of waiting.",
 )
 @guarded
 def export_cmd(
@@ -42,6 +51,7 @@ def export_cmd(
     severity: str | None,
     since: str | None,
     bookmark: str | None,
+    no_wait: bool,
     **opts: Any,
 ) -> None:
     """Export findings and assets as OCSF 1.8.0, JSON Lines, CSV or Parquet."""
@@ -66,10 +76,23 @@ def export_cmd(
             severity=severity,
             since=since_ts,
             bookmark=bookmark,
+            wait=not no_wait,
+            on_wait=lambda name: click.echo(
+                f"s1uvm: waiting for another export using bookmark {name!r} to finish…", err=True
+            ),
         )
     except ExportError as exc:
         fail(str(exc), EXIT_USAGE)
+    except ExportBusy as exc:
+        fail(str(exc), EXIT_SYNC)
     finally:
         store.close()
-    if out != "-":
-        click.echo(f"{result.records:,} records written to {out}", err=True)
+    if result.nothing_new:
+        left = f"; {out} left as it was" if out != "-" else ""
+        if result.previous_export:
+            said = f"no new events since {result.previous_export} (the last export"
+        else:
+            said = "no events yet (none exported"
+        click.echo(f"s1uvm: {said} of bookmark {result.bookmark!r}){left}", err=True)
+    elif result.path is not None:
+        click.echo(f"{result.records:,} records written to {result.path}", err=True)

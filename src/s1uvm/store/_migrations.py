@@ -56,6 +56,21 @@ def _cluster_finding_ids(conn: Connection, dialect: Dialect) -> None:
     conn.execute("DROP TABLE finding_id_prefix")
 
 
+def _feed_positions(conn: Connection, dialect: Dialect) -> None:
+    """Exact change feed (see ``_feed``): a bookmark keeps the snapshot its last export read
+    in, and the filters it was moved with; on PostgreSQL each history row keeps the
+    transaction that wrote it. Rows already there get transaction 1, which every snapshot
+    sees: they reach a bookmark through its ``event_id``, as before. A constant default adds
+    the column without rewriting the table; the live default applies from then on."""
+    conn.execute(dialect.ddl("ALTER TABLE export_bookmarks ADD COLUMN snapshot {text}"))
+    conn.execute(dialect.ddl("ALTER TABLE export_bookmarks ADD COLUMN filters {text}"))
+    if dialect.name != "postgresql":
+        return
+    conn.execute("ALTER TABLE finding_history ADD COLUMN txid xid8 NOT NULL DEFAULT '1'")
+    conn.execute("ALTER TABLE finding_history ALTER COLUMN txid SET DEFAULT pg_current_xact_id()")
+    conn.execute("CREATE INDEX finding_history_txid ON finding_history (txid)")
+
+
 MIGRATIONS: tuple[tuple[Step, ...], ...] = (
     (
         """CREATE TABLE assets (
@@ -195,6 +210,10 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
         # time under the write lock went to those reads). IF NOT EXISTS: a migration rerun
         # over a database that has it (as tests of older migrations do) is harmless.
         "CREATE INDEX IF NOT EXISTS assets_agent_asset ON assets (console, agent_id, asset_id)",
+    ),
+    (
+        # An exact change feed on both backends, whatever order writers commit in.
+        _feed_positions,
     ),
 )
 
