@@ -61,14 +61,29 @@ def _feed_positions(conn: Connection, dialect: Dialect) -> None:
     in, and the filters it was moved with; on PostgreSQL each history row keeps the
     transaction that wrote it. Rows already there get transaction 1, which every snapshot
     sees: they reach a bookmark through its ``event_id``, as before. A constant default adds
-    the column without rewriting the table; the live default applies from then on."""
-    conn.execute(dialect.ddl("ALTER TABLE export_bookmarks ADD COLUMN snapshot {text}"))
-    conn.execute(dialect.ddl("ALTER TABLE export_bookmarks ADD COLUMN filters {text}"))
-    if dialect.name != "postgresql":
+    the column without rewriting the table; the live default applies from then on. Each step
+    checks first, so running the migration again over its own result changes nothing."""
+    pg = dialect.name == "postgresql"
+
+    def columns(table: str) -> set[str]:
+        if pg:
+            sql = (
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = %s"
+            )
+            return {str(r[0]) for r in conn.execute(sql, (table,))}
+        return {str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")}
+
+    have = columns("export_bookmarks")
+    for column in ("snapshot", "filters"):
+        if column not in have:
+            conn.execute(dialect.ddl(f"ALTER TABLE export_bookmarks ADD COLUMN {column} {{text}}"))
+    if not pg:
         return
-    conn.execute("ALTER TABLE finding_history ADD COLUMN txid xid8 NOT NULL DEFAULT '1'")
+    if "txid" not in columns("finding_history"):
+        conn.execute("ALTER TABLE finding_history ADD COLUMN txid xid8 NOT NULL DEFAULT '1'")
     conn.execute("ALTER TABLE finding_history ALTER COLUMN txid SET DEFAULT pg_current_xact_id()")
-    conn.execute("CREATE INDEX finding_history_txid ON finding_history (txid)")
+    conn.execute("CREATE INDEX IF NOT EXISTS finding_history_txid ON finding_history (txid)")
 
 
 MIGRATIONS: tuple[tuple[Step, ...], ...] = (
