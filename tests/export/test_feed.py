@@ -301,3 +301,22 @@ def test_another_process_holding_the_bookmark_makes_no_wait_exit_1(
     result = CliRunner().invoke(cli, ["export", "--db", target, "--format", "jsonl", "--no-wait"])
     assert result.exit_code == 0, result.stderr
     assert "no events yet" in result.stderr
+
+
+def test_a_bookmark_from_another_servers_count_is_refused(target: str) -> None:
+    if not target.startswith("postgresql"):
+        pytest.skip("transaction ids are PostgreSQL's")
+    from s1uvm.export import ExportError
+    from s1uvm.store._feed import Position
+
+    store = open_store(target)
+    try:
+        run = store.start_run("c1", "vulnerabilities", "snapshot")
+        store.write_page(run, "c1", "vulnerabilities", findings=[vuln(AGENT, "CVE-2024-0001")])
+        assert len(jsonl(store, bookmark="lake")) == 1
+        # As after a restore into a server whose count is far below the bookmark's.
+        store.feed.save("lake", Position(1, "90000000000:90000000000:"), "")
+        with pytest.raises(ExportError, match="restored into another server"):
+            jsonl(store, bookmark="lake")
+    finally:
+        store.close()

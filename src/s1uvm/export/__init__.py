@@ -20,7 +20,7 @@ import msgspec
 from s1uvm.export import _output, _parquet, ocsf
 from s1uvm.export._output import OutputError
 from s1uvm.store import ASSET_COLUMNS, FINDING_COLUMNS
-from s1uvm.store._feed import Batch, Bookmark, BookmarkBusy, Feed, Position
+from s1uvm.store._feed import Batch, Bookmark, BookmarkBusy, Feed, FeedError, Position
 
 FORMATS = ("ocsf", "jsonl", "csv", "parquet")
 MODES = ("changes", "state")
@@ -249,7 +249,7 @@ def export(
             f"another export is using bookmark {name!r}; run again when it has finished, or "
             "without --no-wait to wait for it"
         ) from None
-    except OutputError as exc:
+    except (OutputError, FeedError) as exc:
         raise ExportError(str(exc)) from None
     if result.nothing_new:
         result.path = None

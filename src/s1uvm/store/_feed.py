@@ -53,6 +53,10 @@ _CHANGES = (
 )
 
 
+class FeedError(Exception):
+    """A bookmark's position cannot be used (one line: what happened, what to do)."""
+
+
 class BookmarkBusy(Exception):
     """Another export holds the bookmark, and the caller chose not to wait."""
 
@@ -146,7 +150,18 @@ class Feed:
             s.conn.execute("BEGIN")  # deferred: one read snapshot from the first SELECT on
         try:
             if self._pg:
-                snapshot = str(s._x("SELECT pg_current_snapshot()::text").fetchone()[0])
+                snapshot, behind = s._x(
+                    "SELECT pg_current_snapshot()::text, pg_snapshot_xmax(pg_current_snapshot()) "
+                    "< pg_snapshot_xmin(?::pg_snapshot)",
+                    (after.snapshot or "1:1:",),
+                ).fetchone()
+                if behind:
+                    raise FeedError(
+                        "the PostgreSQL server's transaction count is behind the bookmark's "
+                        "(was the database restored into another server?); its position cannot "
+                        "be compared: export with a new --bookmark, which starts from the first "
+                        "event"
+                    )
                 if after.snapshot is None:
                     span: list[tuple[str, Any]] = [("h.event_id > ?", after.event_id)]
                 else:
@@ -154,7 +169,7 @@ class Feed:
                         ("h.txid >= pg_snapshot_xmin(?::pg_snapshot)", after.snapshot),
                         ("NOT pg_visible_in_snapshot(h.txid, ?::pg_snapshot)", after.snapshot),
                     ]
-                position = Position(after.event_id, snapshot)
+                position = Position(after.event_id, str(snapshot))
             else:
                 top = int(
                     s._x("SELECT coalesce(max(event_id), 0) FROM finding_history").fetchone()[0]
