@@ -206,7 +206,11 @@ def test_nothing_new_says_so_and_leaves_the_file(tmp_path: Path) -> None:
         ],
     )
     assert never.exit_code == 0
-    assert "no events yet" in never.stderr and not (tmp_path / "x.csv").exists()
+    assert never.stderr == (
+        f"s1uvm: no events yet (for bookmark 'csv:{tmp_path}/x.csv?state=suppressed'); "
+        "nothing written\n"
+    )
+    assert not (tmp_path / "x.csv").exists()
 
 
 def test_csv_change_rows_say_what_changed(sqlite_store: Store) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
@@ -88,11 +89,14 @@ def export_cmd(
     finally:
         store.close()
     if result.nothing_new:
-        left = f"; {out} left as it was" if out != "-" else ""
         if result.previous_export:
-            said = f"no new events since {result.previous_export} (the last export"
+            said = f"no new events since {result.previous_export} (the last export of bookmark"
         else:
-            said = "no events yet (none exported"
-        click.echo(f"s1uvm: {said} of bookmark {result.bookmark!r}){left}", err=True)
+            said = "no events yet (for bookmark"
+        said += f" {result.bookmark!r})"
+        if result.path is not None:
+            kept = os.path.lexists(result.path)
+            said += f"; {result.path} left as it was" if kept else "; nothing written"
+        click.echo(f"s1uvm: {said}", err=True)
     elif result.path is not None:
         click.echo(f"{result.records:,} records written to {result.path}", err=True)

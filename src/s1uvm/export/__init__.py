@@ -69,7 +69,7 @@ class ExportStore(Protocol):
 class Result:
     records: int = 0
     last_event: int | None = None
-    path: str | None = None  # the file written (placeholders filled in); None for stdout
+    path: str | None = None  # the output file (placeholders filled in); None for stdout
     bookmark: str | None = None  # the bookmark used (changes)
     # Changes mode with nothing new: the output was left as it was. The time the bookmark last
     # moved (None: it never has).
@@ -251,8 +251,6 @@ def export(
         ) from None
     except (OutputError, FeedError) as exc:
         raise ExportError(str(exc)) from None
-    if result.nothing_new:
-        result.path = None
     return result
 
 

@@ -85,7 +85,7 @@ def is_special(path: Path) -> bool:
         if info is None or stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode):
             raise OutputError(
                 f"--out {path} is a symbolic link; an export never writes through a link or "
-                "replaces one — give the path of the file itself"
+                "replaces one — give the path of the file itself (or - for standard output)"
             )
         return True
     if stat.S_ISDIR(info.st_mode):
