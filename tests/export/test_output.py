@@ -259,6 +259,33 @@ def test_a_fifo_is_written_in_place_and_the_bookmark_waits_for_a_whole_write(
     assert sorted(os.listdir(tmp_path)) == ["data", "pipe"]
 
 
+def test_parquet_streams_into_a_fifo_and_a_socket_is_refused_in_one_line(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    import socket
+
+    duckdb = pytest.importorskip("duckdb")
+    seed(sqlite_store)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo, 0o600)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    assert export(sqlite_store, fmt="parquet", mode="state", out=str(fifo)).records == 4
+    reader.join(10)
+    copy = tmp_path / "copy.parquet"
+    copy.write_bytes(got[0])
+    count = duckdb.connect().execute("SELECT count(*) FROM read_parquet(?)", [str(copy)])
+    assert count.fetchone() == (4,)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(tmp_path / "sock"))
+        with pytest.raises(ExportError, match=r"^cannot write to --out .*sock: "):
+            export(sqlite_store, fmt="jsonl", out=str(tmp_path / "sock"), bookmark="b")
+    # The failed export did not move its bookmark.
+    assert export(sqlite_store, fmt="jsonl", bookmark="b", stdout=io.StringIO()).records == 4
+
+
 def test_a_character_device_is_written_in_place(sqlite_store: Store) -> None:
     seed(sqlite_store)
     before = os.lstat("/dev/null")

@@ -108,7 +108,10 @@ def special_text(path: Path) -> Iterator[TextIO]:
 def _special(path: Path) -> Iterator[IO[bytes]]:
     # No O_CREAT, no O_TRUNC: what is there is written to, nothing else. A FIFO blocks here
     # until its reader opens it, as any writer's would.
-    fd = os.open(path, os.O_WRONLY | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise OutputError(f"cannot write to --out {path}: {exc.strerror}") from None
     try:
         if stat.S_ISREG(os.fstat(fd).st_mode):  # swapped for a regular file since we looked
             raise OutputError(f"--out {path} changed while the export started; run it again")
@@ -129,7 +132,10 @@ def copy_to_special(source: Path, path: Path) -> None:
 def replace_regular(path: Path, write: Callable[[int], None]) -> None:
     """``write(fd)`` fills a private file beside ``path``, which then takes ``path``'s place;
     on any failure (or Ctrl-C) the private file is removed and ``path`` left as it was."""
-    fd, tmp = tempfile.mkstemp(prefix=".s1uvm-", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".s1uvm-", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write a file in {path.parent}: {exc.strerror}") from None
     try:
         os.fchmod(fd, 0o600)  # mkstemp's mode already; exact whatever the platform
         write(fd)
