@@ -956,6 +956,7 @@ class Store:
         )
         for row in rows:
             row["changed"] = self.dialect.json_out(row["changed"])
+            row.pop("txid", None)  # the change feed's bookkeeping (PostgreSQL), not history
         return rows
 
     def counts(self) -> dict[str, Any]:
