@@ -204,7 +204,7 @@ def export(
         raise ExportError("Parquet cannot stream to stdout; give --out FILE.parquet")
     started = now or datetime.now(UTC)
     try:
-        path = None if out == "-" else Path(_output.expand(out, started))
+        path = None if out == "-" else Path(_output.expand(out, started)).expanduser()
         special = path is not None and _output.is_special(path)
     except OutputError as exc:
         raise ExportError(str(exc)) from None
