@@ -382,3 +382,44 @@ def test_parquet_has_its_schema_and_leaves_no_staging_behind(
         export(sqlite_store, fmt="parquet", mode="state", out=str(empty))
     assert snapshot(empty) == before
     assert sorted(os.listdir(tmp_path)) == ["changes.parquet", "data", "empty.parquet"]
+
+
+def test_a_terminated_export_leaves_no_staging_and_keeps_its_bookmark(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pytest.importorskip("duckdb")
+    db = str(tmp_path / "s.db")
+    s = open_store(db)
+    seed(s)
+    s.close()
+    staging = tmp_path / "tmp"
+    staging.mkdir()
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo, 0o600)
+    args = ["export", "--db", db, "--format", "parquet", "--out", str(fifo), "--bookmark", "b"]
+    env = {**os.environ, "TMPDIR": str(staging)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "s1uvm", *args], env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        # The Parquet file is built in its staging folder; the export waits for a reader.
+        deadline = time.monotonic() + 60
+        while not any(staging.glob(".s1uvm-*/out.parquet")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode in (1, 130) and "Traceback" not in err
+    assert os.listdir(staging) == []
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    s = open_store(db)
+    try:
+        assert export(s, fmt="jsonl", bookmark="b", stdout=io.StringIO()).records == 4
+    finally:
+        s.close()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -66,28 +70,30 @@ def export_cmd(
             fail(f"--since {since!r} is not an ISO-8601 timestamp", EXIT_USAGE)
     cfg = settings(opts, need_console=False)
     store = open_store(cfg.db)
-    try:
-        result = export(
-            store,
-            fmt=fmt,
-            mode=mode,
-            out=out,
-            kind=kind,
-            state=state,
-            severity=severity,
-            since=since_ts,
-            bookmark=bookmark,
-            wait=not no_wait,
-            on_wait=lambda name: click.echo(
-                f"s1uvm: waiting for another export using bookmark {name!r} to finish…", err=True
-            ),
-        )
-    except ExportError as exc:
-        fail(str(exc), EXIT_USAGE)
-    except ExportBusy as exc:
-        fail(str(exc), EXIT_SYNC)
-    finally:
-        store.close()
+    with _terminated_as_interrupt():
+        try:
+            result = export(
+                store,
+                fmt=fmt,
+                mode=mode,
+                out=out,
+                kind=kind,
+                state=state,
+                severity=severity,
+                since=since_ts,
+                bookmark=bookmark,
+                wait=not no_wait,
+                on_wait=lambda name: click.echo(
+                    f"s1uvm: waiting for another export using bookmark {name!r} to finish…",
+                    err=True,
+                ),
+            )
+        except ExportError as exc:
+            fail(str(exc), EXIT_USAGE)
+        except ExportBusy as exc:
+            fail(str(exc), EXIT_SYNC)
+        finally:
+            store.close()
     if result.nothing_new:
         if result.previous_export:
             said = f"no new events since {result.previous_export} (the last export of bookmark"
@@ -100,3 +106,21 @@ def export_cmd(
         click.echo(f"s1uvm: {said}", err=True)
     elif result.path is not None:
         click.echo(f"{result.records:,} records written to {result.path}", err=True)
+
+
+@contextlib.contextmanager
+def _terminated_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a service stopping) ends the export as Ctrl-C does: through its
+    clean-up, so no staging is left behind and the bookmark stays where it was."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
