@@ -34,7 +34,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from s1uvm.store._dialect import utcnow
@@ -65,7 +65,7 @@ class BookmarkBusy(Exception):
 class Position:
     """Where a bookmark stands: on SQLite the last ``event_id`` delivered; on PostgreSQL the
     snapshot the last export read in (``event_id`` then only serves bookmarks stored before
-    snapshots existed, and as a figure to show)."""
+    snapshots existed, until their first export)."""
 
     event_id: int = 0
     snapshot: str | None = None
@@ -85,7 +85,7 @@ class Batch:
 
     rows: Iterator[dict[str, Any]]
     position: Position
-    last_event: int | None = field(default=None)
+    last_event: int | None = None  # the last row read, once read
 
 
 class Feed:
