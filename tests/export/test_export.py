@@ -182,3 +182,58 @@ def test_usage_errors(world: World) -> None:
         export(world.store, fmt="csv", mode="state", kind="asset,threat", stdout=io.StringIO())
     with pytest.raises(ExportError, match="unknown --kind"):
         export(world.store, fmt="jsonl", kind="cves", stdout=io.StringIO())
+
+
+def test_change_events_describe_the_finding_as_the_change_left_it(world: World) -> None:
+    from s1uvm.export import ocsf
+
+    for hours in (48, 72):
+        world.advance(hours)
+        world.sync()
+    history = {
+        ocsf.event_uid(r[1], r[0]): r
+        for r in world.store.conn.execute(
+            "SELECT event_id, finding_id, at, event_type, old_state, new_state FROM finding_history"
+        )
+    }
+    now = {f["finding_id"]: f["state"] for f in world.store.query_findings()}
+    events = lines(world.store, fmt="ocsf")
+    assert len(events) == len(history)
+    closes = {"fixed", "archived", "suppressed"}
+    created_then_fixed = 0
+    for event in events:
+        validate(event)
+        _, finding, at, kind, old, new = history[event["metadata"]["uid"]]
+        assert event["time"] == ocsf.ms(at)
+        assert event["activity_id"] == (1 if kind == "created" else 3 if kind in closes else 2)
+        assert event["unmapped"]["s1uvm_state"] == new
+        assert event["unmapped"]["s1uvm_event"] == kind
+        assert event["unmapped"].get("s1uvm_previous_state") == old
+        if event["class_uid"] == 2002 or event.get("status_id") != 2:
+            assert event["status_id"] == ocsf.STATUS_ID[new], (kind, new, event["status"])
+        assert event["is_alert"] == (new in ("open", "reopened"))
+        if kind == "created" and new == "open" and now[finding] == "fixed":
+            assert (event["activity_name"], event["status"]) == ("Create", "New")
+            created_then_fixed += 1
+    assert created_then_fixed > 0, "the advances fixed findings that were created open"
+    fixed = [e for e in events if e["unmapped"]["s1uvm_event"] == "fixed"]
+    assert fixed and all(e["status"] == "Resolved" for e in fixed)
+    assert all(e["activity_name"] == "Close" for e in fixed)
+
+
+def test_device_inventory_is_never_last_seen_before_first_seen(world: World) -> None:
+    devices = [e for e in lines(world.store, fmt="ocsf", mode="state") if e["class_uid"] == 5001]
+    assert len(devices) == len(list(world.store.query_assets()))
+    registered = {a["agent_id"]: a["raw"]["registeredAt"] for a in world.store.query_assets()}
+    for event in devices:
+        device = event["device"]
+        assert device["first_seen_time"] <= device["last_seen_time"]
+        assert device["first_seen_time"] <= ms_of(registered[device["uid"]])
+
+
+def ms_of(ts: str) -> int:
+    from s1uvm.export.ocsf import ms
+
+    value = ms(ts)
+    assert value is not None
+    return value

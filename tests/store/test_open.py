@@ -129,7 +129,10 @@ def test_writers_in_one_process_take_turns_without_the_busy_handler(db: Path) ->
 
     try:
         with first._transaction():  # hold the database's write lock
-            first._x("INSERT INTO export_bookmarks VALUES ('held', 0, 'now')")
+            first._x(
+                "INSERT INTO export_bookmarks (name, event_id, updated_at) "
+                "VALUES ('held', 0, 'now')"
+            )
             waiting = threading.Thread(target=write_second)
             waiting.start()
             waiting.join(0.3)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import click
 
-from s1uvm.cli.common import EXIT_USAGE, db_options, fail, guarded, settings
-from s1uvm.export import FORMATS, MODES, ExportError, export
+from s1uvm.cli.common import EXIT_SYNC, EXIT_USAGE, db_options, fail, guarded, settings
+from s1uvm.export import FORMATS, MODES, ExportBusy, ExportError, export
 
 
 @click.command("export")
@@ -21,7 +26,11 @@ from s1uvm.export import FORMATS, MODES, ExportError, export
     help="changes: one event per change since the last export; state: everything now.",
 )
 @click.option(
-    "--out", default="-", show_default=True, metavar="PATH", help="Output file, or - for stdout."
+    "--out",
+    default="-",
+    show_default=True,
+    metavar="PATH",
+    help="Output file, or - for stdout; may hold {date}, {time}, {datetime} (UTC).",
 )
 @click.option("--kind", metavar="LIST", help="vulnerability,threat,asset")
 @click.option("--state", metavar="LIST", help="open,reopened,fixed,stale,archived,suppressed")
@@ -30,7 +39,12 @@ from s1uvm.export import FORMATS, MODES, ExportError, export
 @click.option(
     "--bookmark",
     metavar="NAME",
-    help="Names the changes bookmark (default: one per format and output).",
+    help="Names the feed (default: one per format, output and filters).",
+)
+@click.option(
+    "--no-wait",
+    is_flag=True,
+    help="Exit 1 at once when another export is using the bookmark, instead of waiting.",
 )
 @guarded
 def export_cmd(
@@ -42,6 +56,7 @@ def export_cmd(
     severity: str | None,
     since: str | None,
     bookmark: str | None,
+    no_wait: bool,
     **opts: Any,
 ) -> None:
     """Export findings and assets as OCSF 1.8.0, JSON Lines, CSV or Parquet."""
@@ -55,21 +70,57 @@ def export_cmd(
             fail(f"--since {since!r} is not an ISO-8601 timestamp", EXIT_USAGE)
     cfg = settings(opts, need_console=False)
     store = open_store(cfg.db)
+    with _terminated_as_interrupt():
+        try:
+            result = export(
+                store,
+                fmt=fmt,
+                mode=mode,
+                out=out,
+                kind=kind,
+                state=state,
+                severity=severity,
+                since=since_ts,
+                bookmark=bookmark,
+                wait=not no_wait,
+                on_wait=lambda name: click.echo(
+                    f"s1uvm: waiting for another export using bookmark {name!r} to finish…",
+                    err=True,
+                ),
+            )
+        except ExportError as exc:
+            fail(str(exc), EXIT_USAGE)
+        except ExportBusy as exc:
+            fail(str(exc), EXIT_SYNC)
+        finally:
+            store.close()
+    if result.nothing_new:
+        if result.previous_export:
+            said = f"no new events since {result.previous_export} (the last export of bookmark"
+        else:
+            said = "no events yet (for bookmark"
+        said += f" {result.bookmark!r})"
+        if result.path is not None:
+            kept = os.path.lexists(result.path)
+            said += f"; {result.path} left as it was" if kept else "; nothing written"
+        click.echo(f"s1uvm: {said}", err=True)
+    elif result.path is not None:
+        click.echo(f"{result.records:,} records written to {result.path}", err=True)
+
+
+@contextlib.contextmanager
+def _terminated_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a service stopping) ends the export as Ctrl-C does: through its
+    clean-up, so no staging is left behind and the bookmark stays where it was."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
-        result = export(
-            store,
-            fmt=fmt,
-            mode=mode,
-            out=out,
-            kind=kind,
-            state=state,
-            severity=severity,
-            since=since_ts,
-            bookmark=bookmark,
-        )
-    except ExportError as exc:
-        fail(str(exc), EXIT_USAGE)
+        yield
     finally:
-        store.close()
-    if out != "-":
-        click.echo(f"{result.records:,} records written to {out}", err=True)
+        signal.signal(signal.SIGTERM, previous)

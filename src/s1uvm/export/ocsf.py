@@ -237,14 +237,54 @@ def finding_event(
     return pruned
 
 
+def change_event(row: dict[str, Any], processed: int) -> dict[str, Any]:
+    """One 2002 or 2004 event for a ``finding_history`` row joined with its finding: the
+    finding as the change left it. State, status, activity and time are the history row's;
+    the columns the change recorded (``changed``: {column: [old, new]}) take their new value;
+    other attributes are the finding's current ones."""
+    at_change = dict(row)
+    changed = row.get("changed")
+    if isinstance(changed, dict):
+        for column, pair in changed.items():
+            if column in row and isinstance(pair, list) and len(pair) == 2:
+                at_change[column] = pair[1]
+    at_change["state"] = row.get("new_state") or row.get("state")
+    at_change["updated_at"] = row["event_at"]
+    event = finding_event(
+        at_change,
+        activity_id=ACTIVITY_ID.get(row["event_type"], 2),
+        event_time=row["event_at"],
+        event_key=row["event_id"],
+        processed=processed,
+    )
+    event["unmapped"].update(
+        prune(
+            {
+                "s1uvm_event": row["event_type"],
+                "s1uvm_previous_state": row.get("old_state"),
+                "s1uvm_changed": changed if isinstance(changed, dict) else None,
+            }
+        )
+    )
+    return event
+
+
 def device_event(row: dict[str, Any], processed: int) -> dict[str, Any]:
     """One 5001 event (activity 2, Collect) for an asset row."""
     class_uid, class_name, category_uid, category_name = CLASSES["asset"]
     device = _device(row)
+    last_seen = ms(row.get("last_active_at"))
+    # First seen: when SentinelOne registered the agent, else when s1uvm first stored it —
+    # which, on a first sync, is after the agent was last active; never after last seen.
+    raw = row.get("raw")
+    registered = raw.get("registeredAt") if isinstance(raw, dict) else None
+    first_seen = ms(registered) or ms(row.get("first_seen_at"))
+    if first_seen is not None and last_seen is not None:
+        first_seen = min(first_seen, last_seen)
     device.update(
         {
-            "first_seen_time": ms(row.get("first_seen_at")),
-            "last_seen_time": ms(row.get("last_active_at")),
+            "first_seen_time": first_seen,
+            "last_seen_time": last_seen,
             "modified_time": ms(row.get("source_updated_at")),
         }
     )

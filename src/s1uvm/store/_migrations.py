@@ -68,6 +68,36 @@ def _add_column(table: str, definition: str) -> Step:
     return step
 
 
+def _feed_positions(conn: Connection, dialect: Dialect) -> None:
+    """Exact change feed (see ``_feed``): a bookmark keeps the snapshot its last export read
+    in, and the filters it was moved with; on PostgreSQL each history row keeps the
+    transaction that wrote it. Rows already there get transaction 1, which every snapshot
+    sees: they reach a bookmark through its ``event_id``, as before. A constant default adds
+    the column without rewriting the table; the live default applies from then on. Each step
+    checks first, so running the migration again over its own result changes nothing."""
+    pg = dialect.name == "postgresql"
+
+    def columns(table: str) -> set[str]:
+        if pg:
+            sql = (
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = %s"
+            )
+            return {str(r[0]) for r in conn.execute(sql, (table,))}
+        return {str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")}
+
+    have = columns("export_bookmarks")
+    for column in ("snapshot", "filters"):
+        if column not in have:
+            conn.execute(dialect.ddl(f"ALTER TABLE export_bookmarks ADD COLUMN {column} {{text}}"))
+    if not pg:
+        return
+    if "txid" not in columns("finding_history"):
+        conn.execute("ALTER TABLE finding_history ADD COLUMN txid xid8 NOT NULL DEFAULT '1'")
+    conn.execute("ALTER TABLE finding_history ALTER COLUMN txid SET DEFAULT pg_current_xact_id()")
+    conn.execute("CREATE INDEX IF NOT EXISTS finding_history_txid ON finding_history (txid)")
+
+
 MIGRATIONS: tuple[tuple[Step, ...], ...] = (
     (
         """CREATE TABLE assets (
@@ -225,6 +255,10 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
         _add_column("findings", "seen_at {ts}"),
         # A superseded agent record has that lifecycle (it used to keep its own).
         "UPDATE assets SET lifecycle = 'superseded' WHERE superseded_by IS NOT NULL",
+    ),
+    (
+        # An exact change feed on both backends, whatever order writers commit in.
+        _feed_positions,
     ),
 )
 

@@ -28,6 +28,7 @@ from s1uvm.model import (
     product_key,
 )
 from s1uvm.store._dialect import SQLITE, TS_FORMAT, Connection, Dialect, json_text, raw_text, utcnow
+from s1uvm.store._feed import Feed
 from s1uvm.store._leases import Leases, default_owner
 from s1uvm.store._migrations import migrate
 
@@ -1125,36 +1126,10 @@ class Store:
             [*params, *([limit] if limit is not None else [])],
         )
 
-    def changes(
-        self,
-        after_event: int,
-        *,
-        kind: str | None = None,
-        state: str | None = None,
-        severity: str | None = None,
-        since: str | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """finding_history rows after ``after_event``, oldest first, each with its finding's
-        current row and hostname (prefixed ``f_``…): the feed of ``export --mode changes``."""
-        where, params = _where(
-            [
-                ("h.event_id > ?", after_event),
-                *_any("f.kind", kind),
-                *_any("h.new_state", state),
-                *_any("f.severity", severity),
-                ("h.at >= ?", since),
-            ]
-        )
-        return self._rows(
-            "SELECT h.event_id, h.run_id, h.at AS event_at, h.event_type, h.old_state, "
-            "h.new_state, h.changed, f.*, a.hostname, a.agent_uuid, a.domain, a.os_type, "
-            "a.os_name, a.os_version, a.machine_type, a.ipv4 AS a_ipv4, a.mac AS a_mac, "
-            "a.account_id, a.account_name, a.site_id, a.site_name, a.agent_version "
-            "FROM finding_history h JOIN findings f ON f.finding_id = h.finding_id "
-            "LEFT JOIN assets a ON a.console = f.console AND a.agent_id = f.agent_id"
-            f"{where} ORDER BY h.event_id",
-            params,
-        )
+    @property
+    def feed(self) -> Feed:
+        """The change feed of ``export --mode changes`` and its bookmarks (see ``_feed``)."""
+        return Feed(self)
 
     def findings_with_assets(
         self,
@@ -1183,16 +1158,6 @@ class Store:
             params,
         )
 
-    def get_bookmark(self, name: str) -> int:
-        row = self._x("SELECT event_id FROM export_bookmarks WHERE name = ?", (name,)).fetchone()
-        return int(row[0]) if row else 0
-
-    def set_bookmark(self, name: str, event_id: int) -> None:
-        self.conn.execute(
-            self.dialect.upsert("export_bookmarks", ("name", "event_id", "updated_at"), ("name",)),
-            (name, event_id, utcnow()),
-        )
-
     def history(self, finding_id: str) -> list[dict[str, Any]]:
         """A finding's history, oldest first, ``changed`` decoded."""
         rows = list(
@@ -1202,6 +1167,7 @@ class Store:
         )
         for row in rows:
             row["changed"] = self.dialect.json_out(row["changed"])
+            row.pop("txid", None)  # the change feed's bookkeeping (PostgreSQL), not history
         return rows
 
     def counts(self) -> dict[str, Any]:
