@@ -23,6 +23,8 @@ from s1uvm.simulator import Console, SimConfig, SimulatorServer, TokenSpec
 from s1uvm.simulator.timefmt import US_PER_DAY, now_us
 from tests.connectors.real import REAL
 
+pytestmark = pytest.mark.system
+
 TOKEN = "good-token-0123456789abcdefghijklmnopqrstuvwxyz"
 
 
