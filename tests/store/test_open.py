@@ -27,6 +27,7 @@ from s1uvm.store._migrations import (
     LATEST,
     MIGRATIONS,
     SCHEMA_VERSION,
+    _agent_prefix_v1,
     _cluster_finding_ids,
     run_step,
 )
@@ -229,6 +230,13 @@ def _first_form(agent_id: str | None, kind: str, natural: str) -> str:
     """A finding id as s1uvm wrote it before ids began with their agent's digits."""
     text = f"v1|c1|{agent_id or ''}|{kind}|{natural}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def test_the_id_migration_computes_its_prefixes_itself() -> None:
+    """Pinned bytes: the migration must rewrite an old database the same way whatever the
+    live model's id functions become."""
+    assert _agent_prefix_v1("acme", "1234567890") == "78925c15"
+    assert _agent_prefix_v1("acme", "") == "2c4215ce"  # a finding without an agent
 
 
 def test_finding_ids_of_the_first_form_are_rewritten_with_their_history(target: str) -> None:
@@ -488,7 +496,7 @@ def test_the_wal_is_copied_back_by_its_own_thread_and_stays_small(db: Path) -> N
     sync."""
     writers, size = _largest_wal(db)
     assert writers.checkpoints >= PAGES // sqlite_module.CHECKPOINT_EVERY_COMMITS - 1
-    # Started over every 16 to 32 commits, it never holds half of the load (6 MB measured).
+    # Started over every 16 to 32 commits, it never holds half of the load.
     assert 0 < size < os.path.getsize(db) / 2
     assert not [t for t in threading.enumerate() if t.name == "wal-checkpoint"]  # stopped
     assert os.path.realpath(db) not in sqlite_module._writers
