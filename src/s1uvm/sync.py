@@ -94,7 +94,8 @@ class RunResult:
     complete: bool = False
     counts: dict[str, int] = field(default_factory=dict)
     error: str | None = None
-    error_type: str | None = None  # the S1Error class name, for exit codes
+    error_type: str | None = None  # the S1Error class name
+    exit_code: int = 1  # the error's own (s1uvm.Error.exit_code) when this run alone failed
     seconds: float = 0.0
 
 
@@ -244,6 +245,7 @@ def run_connector(
     except S1Error as err:
         result.error = err.message
         result.error_type = type(err).__name__
+        result.exit_code = err.exit_code
         result.outcome = "partial" if counts["pages"] else "failed"
     finally:
         after = client.stats.snapshot()

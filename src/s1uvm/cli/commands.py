@@ -17,7 +17,6 @@ from s1uvm.cli.common import (
     EXIT_SYNC,
     console_options,
     db_options,
-    exit_code_for,
     guarded,
     run_options,
     settings,
@@ -122,7 +121,7 @@ def sync_exit_code(results: list[RunResult]) -> int:
     if not failed:
         return EXIT_OK
     if len(failed) == len(results):
-        codes = {exit_code_for(r.error_type) for r in failed}
+        codes = {r.exit_code for r in failed}
         if len(codes) == 1:
             return codes.pop()
     return EXIT_SYNC

@@ -17,6 +17,7 @@ from typing import Any, Protocol, TextIO
 
 import msgspec
 
+from s1uvm._errors import UsageError
 from s1uvm.export import ocsf
 from s1uvm.store import ASSET_COLUMNS, FINDING_COLUMNS
 
@@ -29,7 +30,7 @@ CSV_ASSET_COLUMNS = (*(c for c in ASSET_COLUMNS if c not in _NOT_IN_CSV), "super
 CHANGE_COLUMNS = ("event_id", "event_at", "event_type", "old_state", "new_state")
 
 
-class ExportError(Exception):
+class ExportError(UsageError):
     """A usage problem (exit code 2)."""
 
 
