@@ -435,6 +435,7 @@ except StoreError as exc:
 """
 
 
+@pytest.mark.system
 def test_processes_creating_one_database_together_all_succeed(tmp_path: Path) -> None:
     """Switching a new file to WAL answers "locked" at once rather than waiting; several
     syncs started together on a new database must still all open it."""
