@@ -111,8 +111,8 @@ def test_sync_console_stores_what_the_console_serves(
     db = tmp_path / "lib.db"
     results = s1uvm.sync_console(running.url, console.token, db, connectors=["threats", "assets"])
     assert [(r.console, r.connector, r.outcome, r.exit_code) for r in results] == [
-        ("local", "assets", "success", 1),
-        ("local", "threats", "success", 1),
+        ("local", "assets", "success", 0),
+        ("local", "threats", "success", 0),
     ]
     with S1Client(running.url, ApiToken(console.token)) as client:
         agents = served(client, "/agents", isDecommissioned="true,false")
