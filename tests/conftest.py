@@ -83,6 +83,18 @@ class ConsoleUnderTest:
         return self.need_sim().add_token(TokenSpec(scope=scope, scope_id=scope_id))
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A bare ``pytest`` runs the fast tier: the ``system`` suites take minutes, so they run
+    when asked for — by ``-m`` (``-m system``, or ``-m "system or not system"`` for both), or
+    by naming their files or tests on the command line."""
+    if config.option.markexpr or config.args_source != pytest.Config.ArgsSource.TESTPATHS:
+        return
+    system = [item for item in items if item.get_closest_marker("system") is not None]
+    if system:
+        config.hook.pytest_deselected(items=system)
+        items[:] = [item for item in items if item.get_closest_marker("system") is None]
+
+
 @pytest.fixture(scope="session")
 def console() -> Iterator[ConsoleUnderTest]:
     """One console shared by the read-only checks: they never change it (tokens aside)."""

@@ -9,9 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from s1uvm.s1 import ApiToken, RateLimiter, S1Client
 from s1uvm.simulator import Console, SimConfig, SimulatorServer
 from tests.truth import served
+
+pytestmark = pytest.mark.system
 
 
 def test_two_concurrent_syncs_never_corrupt_the_store(tmp_path: Path) -> None:

@@ -21,6 +21,8 @@ from s1uvm.simulator import Console, SimConfig, SimulatorServer
 from s1uvm.store import open_store
 from tests.truth import machine_keys, open_machine_keys, served
 
+pytestmark = pytest.mark.system
+
 KILLS = int(os.environ.get("S1UVM_KILLS", "25"))
 
 
@@ -57,7 +59,6 @@ def sync(url: str, token: str, db: Path, full: bool = False) -> subprocess.Popen
     )
 
 
-@pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume(tmp_path: Path) -> None:
     console = Console(SimConfig(seed=44, agents=3500, risks_per_agent=14, threats_per_agent=0.5))
     counts = console.state()["counts"]

@@ -15,6 +15,8 @@ from s1uvm.simulator import Console, SimConfig, SimulatorServer
 from s1uvm.store import Store, open_store
 from s1uvm.sync import run_connector
 
+pytestmark = pytest.mark.system
+
 EPOCH = 1_780_000_000_000_000
 NAMES = ("assets", "threats", "vulnerabilities")
 ASSET_FIELDS = (

@@ -35,7 +35,7 @@ from s1uvm.sync import run_connector
 from tests.databases import BACKENDS, database
 from tests.truth import machine_keys, open_machine_keys, served
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.system
 
 
 @pytest.fixture(params=BACKENDS)

@@ -107,6 +107,7 @@ def check_truth(store: Store, client: S1Client) -> dict[str, int]:
     }
 
 
+@pytest.mark.system
 def test_the_store_follows_the_console_through_many_steps(
     env: tuple[Console, SimulatorServer, S1Client, Store],
 ) -> None:

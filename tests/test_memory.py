@@ -11,6 +11,8 @@ import pytest
 from s1uvm import _memory
 from s1uvm._memory import return_free_memory, tune_malloc
 
+pytestmark = pytest.mark.system
+
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt is Linux-only")
 def test_malloc_is_tuned_on_linux() -> None:

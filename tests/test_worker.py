@@ -24,6 +24,8 @@ from s1uvm.store import Store, open_store
 from tests.databases import BACKENDS, PG_URL, database, need_postgres, postgres_schema
 from tests.truth import machine_keys, open_machine_keys, served
 
+pytestmark = pytest.mark.system
+
 CONNECTORS = ("assets", "threats", "vulnerabilities")
 
 

@@ -1,13 +1,14 @@
 """Keeping a long sync's resident memory flat. glibc gives each thread that allocates its own
 malloc arena, and raises its mmap threshold after big frees, so page-sized buffers (1-4 MB of
 JSON per page) freed by one of the fetch threads stay in that thread's arena: with connectors
-and partitions side by side the process grew by tens of megabytes it never used again
-(bench figures in issue #7). Capping the arenas and keeping big buffers in mmap returns that
-memory. A no-op where glibc's ``mallopt`` is not available.
+and partitions side by side the process grows by tens of megabytes it never uses again.
+Capping the arenas and keeping big buffers in mmap returns that memory. A no-op where glibc's
+``mallopt`` is not available.
 
-Freed memory in the middle of a heap stays with the process all the same; handing it back
-every second (``return_free_memory``, called between pages) kept a 30,000-agent sync at
-60-65 MB once its first, busiest phase was over, instead of 77 MB."""
+Freed memory in the middle of a heap stays with the process all the same, so it is handed
+back at most once a second (``return_free_memory``, called between pages): often enough that
+a long sync's resident size falls back after its busiest phase, rarely enough to cost
+nothing measurable."""
 
 from __future__ import annotations
 

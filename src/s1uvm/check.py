@@ -43,7 +43,6 @@ class Report:
     url: str
     items: list[Item] = field(default_factory=list)
     exit_code: int = 0
-    principal: dict[str, Any] = field(default_factory=dict)
     token_expires_at: str | None = None
 
     def add(self, what: str, status: str, detail: str, code: int = 0) -> None:
@@ -175,7 +174,6 @@ def expiry_warning(expires_at: str | None, now: datetime) -> str | None:
 def _principal(client: S1Client, report: Report, now: datetime) -> None:
     info = token_info(client)
     scope, role = info.scope, info.role
-    report.principal = {"name": info.name, "scope": scope, "role": role}
     who = info.name or "the token's user"
     report.add(
         "token", "ok", f"accepted: {who}, scope {scope or 'unknown'}, role {role or 'unknown'}"

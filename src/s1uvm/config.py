@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from s1uvm._errors import UsageError
 from s1uvm.connectors import ORDER
 from s1uvm.s1 import ApiToken, RetryPolicy, S1Client, TokenError
 
@@ -21,7 +22,7 @@ S1_HOST_SUFFIXES = (".sentinelone.net", ".s1gov.net")
 NOT_AN_API_HOST = {"console.sentinelone.net", "sentinelone.net", "www.sentinelone.net", "s1gov.net"}
 
 
-class ConfigError(Exception):
+class ConfigError(UsageError):
     """A configuration mistake: exit code 2 and this one line."""
 
 

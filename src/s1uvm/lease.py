@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from s1uvm.config import ConfigError
+from s1uvm._errors import Error
 from s1uvm.store import Store
 from s1uvm.store._leases import Holder, default_owner
 
@@ -23,10 +23,9 @@ LEASE_SECONDS = 120.0  # how long a lease lasts without a heartbeat
 POLL_SECONDS = 1.0  # how often a waiting sync looks again
 
 
-class ConsoleBusy(ConfigError):
-    """Another run holds the console and the caller would not wait (``--no-wait``)."""
-
-    exit_code = 1
+class ConsoleBusy(Error):
+    """Another run holds the console and the caller would not wait (``--no-wait``): exit 1,
+    as for a sync that did not run."""
 
 
 class Heartbeat(threading.Thread):

@@ -96,8 +96,14 @@ class RunResult:
     complete: bool = False
     counts: dict[str, int] = field(default_factory=dict)
     error: str | None = None
-    error_type: str | None = None  # the S1Error class name, for exit codes
+    error_type: str | None = None  # the S1Error class name
+    error_code: int = 1  # the error's exit code (s1uvm.Error.exit_code); 1 for no error type
     seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        """What ``s1uvm sync`` exits with when this is its only run: 0 on success."""
+        return 0 if self.outcome == "success" else self.error_code
 
 
 class Progress(Protocol):
@@ -288,6 +294,7 @@ def run_connector(
     except S1Error as err:
         result.error = err.message
         result.error_type = type(err).__name__
+        result.error_code = err.exit_code
         result.outcome = "partial" if counts["pages"] else "failed"
     finally:
         after = client.stats.snapshot()

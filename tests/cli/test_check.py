@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from s1uvm.s1._retry import BASE_ENV
 from s1uvm.simulator import Console, SimConfig, SimulatorServer, TokenSpec
 from s1uvm.simulator.timefmt import US_PER_DAY, now_us
 
@@ -103,7 +104,9 @@ def test_a_console_without_the_vulnerability_feature_exits_3() -> None:
 
 
 def test_an_unreachable_host_exits_4() -> None:
-    p = run("check", "--url", "http://127.0.0.1:9", env={"S1_API_TOKEN": "x" * 30})
+    p = run(
+        "check", "--url", "http://127.0.0.1:9", env={"S1_API_TOKEN": "x" * 30, BASE_ENV: "0.01"}
+    )
     assert p.returncode == 4
     assert "cannot reach http://127.0.0.1:9" in p.stdout
     no_traceback(p)

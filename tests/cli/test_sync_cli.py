@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from s1uvm.config import console_name
+from s1uvm.s1._retry import BASE_ENV
 from s1uvm.simulator import Console, SimConfig, SimulatorServer, TokenSpec
 from s1uvm.simulator.timefmt import US_PER_DAY, now_us
 from s1uvm.store import open_store
@@ -117,8 +118,9 @@ def test_sync_against_an_unreachable_host_exits_4(tmp_path: Path) -> None:
         str(tmp_path / "s.db"),
         "--connectors",
         "threats",
-        env={"S1_API_TOKEN": "x" * 30},
-        timeout=120,
+        # Short backoff: the test is about the exit code, not the retry schedule.
+        env={"S1_API_TOKEN": "x" * 30, BASE_ENV: "0.01"},
+        timeout=60,
     )
     assert p.returncode == 4
     assert "cannot reach" in p.stdout

@@ -1,4 +1,5 @@
-"""The real, redacted SentinelOne responses in ../shared/fixtures/real, one record per item."""
+"""The real, redacted SentinelOne responses kept in tests/fixtures/real (provenance in its
+README), one record per item."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import msgspec
 
-REAL = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "real"
+REAL = Path(__file__).resolve().parents[1] / "fixtures" / "real"
 
 
 def records(name: str) -> list[msgspec.Raw]:

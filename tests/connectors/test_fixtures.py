@@ -1,4 +1,4 @@
-"""Every real, redacted SentinelOne record in shared/fixtures/real through the normalisers,
+"""Every real, redacted SentinelOne record in tests/fixtures/real through the normalisers,
 checked field by field."""
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -52,6 +53,7 @@ FIELDS = [
 records = st.fixed_dictionaries({"id": ids}, optional={f: json_values for f in FIELDS})
 
 
+@pytest.mark.system
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.one_of(records, json_values), max_size=8))
 def test_arbitrary_records_never_crash_a_page(items: list[Any]) -> None:

@@ -121,6 +121,7 @@ def test_changes_after_each_advance_are_exactly_the_new_history(world: World) ->
     assert closes, "fixed findings appear as Resolved"
 
 
+@pytest.mark.system
 def test_a_fault_injected_multi_advance_dataset_validates(tmp_path: Path) -> None:
     w = World(tmp_path, faults="503:0.1,truncate:0.05,repeat-cursor:0.05,empty-page:0.05")
     try:

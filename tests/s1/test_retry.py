@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import random
 
+import pytest
+
 from s1uvm.s1 import RetryPolicy
-from s1uvm.s1._retry import parse_retry_after
+from s1uvm.s1._retry import BASE_ENV, _parse_base, parse_retry_after
 
 
 def test_backoff_grows_exponentially_within_jitter_and_is_capped() -> None:
@@ -31,3 +34,24 @@ def test_retry_after_header_forms() -> None:
     assert parse_retry_after("") is None
     assert parse_retry_after("-3") is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") is None
+
+
+def test_the_first_backoff_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv(BASE_ENV, raising=False)
+    assert RetryPolicy().base == 0.5
+    monkeypatch.setenv(BASE_ENV, "0.01")
+    policy = RetryPolicy(rng=random.Random(1))
+    assert policy.base == 0.01
+    # Six tries wait five times: at most 0.01 + 0.02 + 0.04 + 0.08 + 0.16 seconds in all.
+    assert 0.155 <= sum(policy.delay(n, None) for n in range(1, 6)) <= 0.31
+    for bad in ("soon", "0", "-1", "61", "nan"):
+        monkeypatch.setenv(BASE_ENV, bad)
+        _parse_base.cache_clear()  # the warning is once per value and process
+        with caplog.at_level(logging.WARNING, logger="s1uvm.s1._retry"):
+            caplog.clear()
+            assert RetryPolicy().base == 0.5
+        assert [r.getMessage() for r in caplog.records] == [
+            f"{BASE_ENV}={bad!r} is not a number of seconds in (0, 60]; using 0.5"
+        ]

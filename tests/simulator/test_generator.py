@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx2
+import pytest
 
 from s1uvm.simulator import Console, ConsoleTransport, SimConfig
 from s1uvm.simulator.generator import build
@@ -110,6 +111,7 @@ def rss_bytes() -> int:
     raise AssertionError("no VmRSS")
 
 
+@pytest.mark.system
 def test_a_hundred_thousand_agents_are_built_without_their_risks() -> None:
     before = rss_bytes()
     started = time.perf_counter()

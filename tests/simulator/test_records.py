@@ -1,5 +1,5 @@
 """Generated records have the real shapes: every field path and JSON type seen in the real,
-redacted responses (shared/fixtures/real) appears in what the simulator serves, nothing is
+redacted responses (tests/fixtures/real) appears in what the simulator serves, nothing is
 invented beyond a short documented list, and the quirks connectors must survive (string ids
 and scores, comma-joined IPs, mixed timestamp precision) are all present. Records are fetched
 through the API, so rendering is tested as served."""

@@ -6,16 +6,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx2
 import msgspec
 
 from s1uvm.simulator import Console, ConsoleTransport
+from tests.connectors.real import REAL
 
-# /work/main/tests/simulator/world_helpers.py → /work/shared/fixtures/real
-REAL = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "real"
 EPOCH = 1_780_000_000_000_000  # 2026-05-28T20:26:40Z: fixed, so timestamps are reproducible
 API = "/web/api/v2.1"
 

@@ -27,6 +27,7 @@ from s1uvm.store._migrations import (
     LATEST,
     MIGRATIONS,
     SCHEMA_VERSION,
+    _agent_prefix_v1,
     _cluster_finding_ids,
     run_step,
 )
@@ -234,6 +235,13 @@ def _first_form(agent_id: str | None, kind: str, natural: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def test_the_id_migration_computes_its_prefixes_itself() -> None:
+    """Pinned bytes: the migration must rewrite an old database the same way whatever the
+    live model's id functions become."""
+    assert _agent_prefix_v1("acme", "1234567890") == "78925c15"
+    assert _agent_prefix_v1("acme", "") == "2c4215ce"  # a finding without an agent
+
+
 def test_finding_ids_of_the_first_form_are_rewritten_with_their_history(target: str) -> None:
     orphan = msgspec.structs.replace(
         threat("0", "777"), agent_id=None, finding_id=finding_key("c1", None, "threat", "777")
@@ -430,6 +438,7 @@ except StoreError as exc:
 """
 
 
+@pytest.mark.system
 def test_processes_creating_one_database_together_all_succeed(tmp_path: Path) -> None:
     """Switching a new file to WAL answers "locked" at once rather than waiting; several
     syncs started together on a new database must still all open it."""
@@ -491,7 +500,7 @@ def test_the_wal_is_copied_back_by_its_own_thread_and_stays_small(db: Path) -> N
     sync."""
     writers, size = _largest_wal(db)
     assert writers.checkpoints >= PAGES // sqlite_module.CHECKPOINT_EVERY_COMMITS - 1
-    # Started over every 16 to 32 commits, it never holds half of the load (6 MB measured).
+    # Started over every 16 to 32 commits, it never holds half of the load.
     assert 0 < size < os.path.getsize(db) / 2
     assert not [t for t in threading.enumerate() if t.name == "wal-checkpoint"]  # stopped
     assert os.path.realpath(db) not in sqlite_module._writers

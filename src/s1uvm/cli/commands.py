@@ -24,8 +24,6 @@ from s1uvm.cli.common import (
     EXIT_SYNC,
     console_options,
     db_options,
-    exit_code_for,
-    fail,
     guarded,
     run_options,
     settings,
@@ -172,7 +170,7 @@ def sync_exit_code(results: list[RunResult]) -> int:
         return EXIT_OK
     if any(r.error_type == "AuthenticationError" for r in failed):
         return EXIT_AUTH  # a token that no longer works is what to fix first
-    codes = {exit_code_for(r.error_type) for r in failed}
+    codes = {r.exit_code for r in failed}
     if len(failed) == len(results) and len(codes) == 1:
         return codes.pop()
     return EXIT_SYNC
@@ -230,8 +228,6 @@ def sync_cmd(
     **opts: Any,
 ) -> None:
     """Pull the enabled connectors into the store; a summary per connector."""
-    from s1uvm.lease import ConsoleBusy
-
     cfg = settings(opts, connectors=connectors)
     interrupts = _Interrupts(cfg.db)
     previous = signal.signal(signal.SIGINT, interrupts)
@@ -245,8 +241,6 @@ def sync_cmd(
             rescope=rescope,
             stop=interrupts.stop,
         )
-    except ConsoleBusy as exc:
-        fail(str(exc), EXIT_SYNC)
     finally:
         signal.signal(signal.SIGINT, previous)
     if interrupts.stop():

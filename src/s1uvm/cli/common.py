@@ -15,31 +15,30 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from s1uvm.config import ConfigError, Settings, load
+from s1uvm._errors import (
+    EXIT_AUTH,
+    EXIT_INTERRUPTED,
+    EXIT_NETWORK,
+    EXIT_OK,
+    EXIT_SYNC,
+    EXIT_USAGE,
+    Error,
+)
+from s1uvm.config import Settings, load
 from s1uvm.s1 import (
     AuthenticationError,
     PermissionDenied,
-    S1Error,
     TLSError,
     TransportError,
 )
 
-EXIT_OK, EXIT_SYNC, EXIT_USAGE, EXIT_AUTH, EXIT_NETWORK = 0, 1, 2, 3, 4
-EXIT_INTERRUPTED = 130
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def exit_code_for(error: BaseException | str | None) -> int:
-    if isinstance(error, ConfigError):
-        return EXIT_USAGE
-    name = error if isinstance(error, str) else type(error).__name__ if error else ""
-    if name in ("AuthenticationError", "PermissionDenied"):
-        return EXIT_AUTH
-    if name in ("TransportError", "TLSError"):
-        return EXIT_NETWORK
-    if name in ("ConfigError", "StoreError", "TokenError"):
-        return EXIT_USAGE
-    return EXIT_SYNC
+def exit_code_for(error: BaseException | None) -> int:
+    """The documented exit code of a failure: its type's, for s1uvm's own errors; 1 for
+    anything else (a sync that failed for a reason no error type names)."""
+    return error.exit_code if isinstance(error, Error) else EXIT_SYNC
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -149,10 +148,10 @@ def guarded(func: F) -> F:
             )
         try:
             return func(*args, **kwargs)
-        except (ConfigError, S1Error) as exc:
+        except Error as exc:
             if debug:
                 raise
-            fail(str(exc), exit_code_for(exc))
+            fail(str(exc), exc.exit_code)
         except sqlite3.Error as exc:
             if debug:
                 raise
@@ -171,8 +170,6 @@ def guarded(func: F) -> F:
         except Exception as exc:
             if debug:
                 raise
-            if type(exc).__name__ == "StoreError":
-                fail(str(exc), EXIT_USAGE)
             fail(
                 f"internal error ({type(exc).__name__}: {exc}); please report it — "
                 "--debug shows the traceback",

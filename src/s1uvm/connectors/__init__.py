@@ -6,7 +6,7 @@ from s1uvm.connectors.base import Batch, Connector, Context, Plan
 from s1uvm.connectors.threats import ThreatsConnector
 from s1uvm.connectors.vulnerabilities import VulnerabilitiesConnector
 
-ORDER = ("assets", "threats", "vulnerabilities")
+ORDER: tuple[str, ...] = ("assets", "threats", "vulnerabilities")
 
 
 def make(name: str) -> Connector:

@@ -17,8 +17,7 @@ _TS = re.compile(
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 # The form SentinelOne sends almost always (UTC, Z, 0/3/6 digits of fraction): kept as it is
 # once its values are checked, instead of parsed and formatted again — a million risks carry a
-# million different detection times, so no cache helps (issue #7: 14% of a large sync's
-# Python time went to timestamps).
+# million different detection times, so no cache helps, and every record has several.
 _UTC_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.(\d{1,9}))?Z", re.ASCII)
 _MAC = re.compile(r"^[0-9a-f]{2}([:-]?)(?:[0-9a-f]{2}\1){4}[0-9a-f]{2}$", re.I)
 

@@ -17,6 +17,7 @@ from typing import Any, Protocol, TextIO
 
 import msgspec
 
+from s1uvm._errors import UsageError
 from s1uvm.export import _output, _parquet, ocsf
 from s1uvm.export._output import OutputError
 from s1uvm.store import ASSET_COLUMNS, FINDING_COLUMNS
@@ -34,7 +35,7 @@ PARQUET_FINDING_COLUMNS = ("hostname", *(c for c in FINDING_COLUMNS if c != "raw
 PARQUET_ASSET_COLUMNS = (*(c for c in ASSET_COLUMNS if c != "raw"), "superseded_by")
 
 
-class ExportError(Exception):
+class ExportError(UsageError):
     """A usage problem (exit code 2)."""
 
 

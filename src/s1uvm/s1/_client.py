@@ -243,7 +243,7 @@ MAX_PREALLOCATED = 64 * 1024 * 1024
 def _read_body(response: httpx2.Response) -> Body:
     """The body, received into one buffer of the size the console announced: joining the
     received chunks afterwards would hold a page — up to several megabytes of threats or
-    agents — twice for a moment, on every request (issue #7's memory target). An announced
+    agents — twice for a moment, on every request, and that peak is the sync's. An announced
     size beyond any real page is not allocated up front on the server's word."""
     length = response.headers.get("content-length", "")
     plain = response.headers.get("content-encoding", "identity") == "identity"

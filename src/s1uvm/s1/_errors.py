@@ -4,15 +4,17 @@ user should do about each."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
+
+from s1uvm._errors import EXIT_AUTH, EXIT_NETWORK, Error
 
 # A response body as received: a bytearray when read into a buffer of its announced size.
 Body = bytes | bytearray
 
 
-class S1Error(Exception):
+class S1Error(Error):
     """Base: one line that says what went wrong and what to fix."""
 
     retryable = False
@@ -35,9 +37,13 @@ class S1Error(Exception):
 class AuthenticationError(S1Error):
     """401 4010010: invalid, expired or revoked token — the console does not say which."""
 
+    exit_code: ClassVar[int] = EXIT_AUTH
+
 
 class PermissionDenied(S1Error):
     """403: the token's role or scope cannot read this, or the feature is not licensed."""
+
+    exit_code: ClassVar[int] = EXIT_AUTH
 
 
 class InvalidCursor(S1Error):
@@ -66,6 +72,7 @@ class MalformedResponse(S1Error):
 class TransportError(S1Error):
     """The console could not be reached or the connection broke."""
 
+    exit_code: ClassVar[int] = EXIT_NETWORK
     retryable = True
 
 

@@ -15,11 +15,10 @@ Read-ahead is bounded in bytes, not pages: a walk starts its next request only w
 ``ahead`` bytes of pages per walk running side by side wait for the caller (so at least one page
 is always on its way). Per walk, because each walk has one request in flight: partitions fetched
 in parallel need a page each waiting for the next requests to be back before the caller runs
-dry — at 200 ms a request, a bound shared by four walks left the snapshot's writer idle
-(issue #7: 196 s instead of 170 s for a large rate-limited sync). Pages
-differ a hundredfold in size — a thousand risks are 0.6 MB, a thousand threats 5 MB — and a
-count of pages would let the big ones fill memory in a large console, while a small one never
-gets that far (issue #7: peak memory the same from a hundred endpoints to a hundred thousand)."""
+dry — with a slow console, a bound shared by four walks leaves the snapshot's writer idle.
+Pages differ a hundredfold in size — a thousand risks are 0.6 MB, a thousand threats 5 MB —
+and a count of pages would let the big ones fill memory in a large console, while a small one
+never gets that far: a bound in bytes keeps peak memory independent of the console's size."""
 
 from __future__ import annotations
 
@@ -35,7 +34,7 @@ log = logging.getLogger("s1uvm.s1")
 
 # Raw records waiting for the caller, per walk running at once, before walks pause. With the
 # pages of about 1.5 MB the connectors ask for, 1 MB keeps one page ready behind the one being
-# written (a 100,000-agent sync peaked at 77 MB, at 95 MB before; issue #7).
+# written, which is all the writer needs; more would only raise peak memory.
 AHEAD_BYTES = 1024 * 1024
 JOIN_SECONDS = 5.0  # how long close() waits for a walk stuck in a request before leaving it
 

@@ -27,8 +27,8 @@ DEFAULT = (10.0, 10.0)
 # What we leave unused of each published limit. The console's buckets and ours tick on
 # different clocks and requests reach it with jitter: pacing at exactly its rate with its
 # whole burst spent, the two buckets run empty in lock-step and a request arriving a few ms
-# early is refused — and one 429 halves our rate for the next couple of hundred requests (a
-# large rate-limited snapshot: 92 s → 110 s, issue #7). A fifth of each burst kept unspent,
+# early is refused — and one 429 halves our rate for the next couple of hundred requests,
+# which costs far more than the headroom does. A fifth of each burst kept unspent,
 # and the rate a little under, leave the console the slack to absorb that.
 BURST_HEADROOM = 0.2
 RATE_HEADROOM = 0.02
@@ -70,7 +70,6 @@ class RateLimiter:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._buckets: dict[str, _Bucket] = {}
-        self.waited = 0.0  # total seconds spent waiting, for the run's figures
 
     def _bucket(self, endpoint: str, now: float) -> _Bucket:
         bucket = self._buckets.get(endpoint)
@@ -93,7 +92,6 @@ class RateLimiter:
                     b.tokens = max(0.0, b.tokens - 1.0)
                     return
                 wait = (1.0 - b.tokens) / b.rate
-            self.waited += wait
             self._sleep(wait)
 
     def success(self, endpoint: str) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from s1uvm._errors import UsageError
 
-class TokenError(ValueError):
+
+class TokenError(UsageError, ValueError):
     """The token text cannot be a SentinelOne API token; the message says what to fix."""
 
 

@@ -1,5 +1,5 @@
 """Typed wire records: only the fields we map, decoded leniently (s1-api.md §7–8; the quirks in
-shared/fixtures/real). Non-key fields accept any JSON type and are coerced by the normalisers,
+tests/fixtures/real). Non-key fields accept any JSON type and are coerced by the normalisers,
 so a type drift in one field never aborts a run; unknown fields are skipped by msgspec.
 Decoded JSON cannot hold a reference cycle, so the records are kept out of the cycle collector
 (``gc=False``): a page of a thousand would otherwise set it off and be traversed by it."""

@@ -1,5 +1,5 @@
 """Static vocabularies the generator draws from: applications and their CVEs, malware,
-operating systems. Values follow the real shapes in ``shared/fixtures/real`` and
+operating systems. Values follow the real shapes in ``tests/fixtures/real`` and
 ``s1-api.md`` §5 (upper-case risk severities, string CVSS scores, vendors with HTML
 entities, lower snake-case threat enums).
 """

@@ -1,5 +1,5 @@
 """Renders world state into API objects shaped field by field like the real responses in
-``shared/fixtures/real`` (v2.1 threats nested under ``threatInfo``/``agentRealtimeInfo``/
+``tests/fixtures/real`` (v2.1 threats nested under ``threatInfo``/``agentRealtimeInfo``/
 ``agentDetectionInfo``; agents with ``networkInterfaces``; risks with a string ``baseScore``).
 """
 

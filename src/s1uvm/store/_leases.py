@@ -170,19 +170,3 @@ class Leases:
                     owner,
                 ),
             )
-
-    def next_due(self, names: Sequence[str]) -> str | None:
-        """When the earliest of ``names`` is next due (None: one is due now or never ran)."""
-        if not names:
-            return None
-        s = self._store
-        marks = ", ".join("?" for _ in names)
-        row = s._x(
-            f"SELECT count(*) - count(next_run_at), min(next_run_at) FROM consoles "
-            f"WHERE console IN ({marks})",
-            tuple(names),
-        ).fetchone()
-        if row is None or row[0]:
-            return None
-        due: str | None = s.dialect.ts_out(row[1])
-        return due

@@ -8,9 +8,9 @@ transaction."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
-from s1uvm.model import finding_key_prefix
 from s1uvm.store._dialect import Connection, Dialect, utcnow
 from s1uvm.store._errors import StoreError
 
@@ -20,6 +20,13 @@ SCHEMA_VERSION = (
     "CREATE TABLE IF NOT EXISTS schema_version (version {int} NOT NULL PRIMARY KEY, "
     "applied_at {ts} NOT NULL)"
 )
+
+
+def _agent_prefix_v1(console: str, agent_id: str) -> str:
+    """The 8 leading digits migration 7 gives an agent's finding ids. A copy, not an import of
+    ``model.finding_key_prefix``: a migration must rewrite a database the same way forever,
+    whatever the live model computes later (a new id form is a new migration)."""
+    return hashlib.sha256(f"v1|{console}|{agent_id}".encode()).hexdigest()[:8]
 
 
 def _cluster_finding_ids(conn: Connection, dialect: Dialect) -> None:
@@ -38,7 +45,7 @@ def _cluster_finding_ids(conn: Connection, dialect: Dialect) -> None:
     ).fetchall()
     conn.executemany(
         dialect.sql("INSERT INTO finding_id_prefix VALUES (?, ?, ?)"),
-        [(console, agent, finding_key_prefix(console, agent)) for console, agent in agents],
+        [(console, agent, _agent_prefix_v1(console, agent)) for console, agent in agents],
     )
     prefix_of = (
         "(SELECT p.prefix FROM finding_id_prefix p WHERE p.console = f.console "
@@ -227,14 +234,14 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
         "ALTER TABLE consoles ADD COLUMN last_worker {text}",
     ),
     (
-        # Finding ids that begin with their agent's digits (measured: a million-finding first
-        # load on SQLite 97 s instead of 134 s); ids written before are rewritten to match.
+        # Finding ids that begin with their agent's digits, so an agent's findings share
+        # index pages; ids written before are rewritten to match.
         _cluster_finding_ids,
     ),
     (
         # Every page of findings looks up its endpoints' asset ids: from this index alone,
-        # without reading the agents' 4 KB rows (measured: 20 s of a million-risk first load's
-        # time under the write lock went to those reads). IF NOT EXISTS: a migration rerun
+        # without reading the agents' 4 KB rows, which would otherwise be read under the
+        # write lock for every page. IF NOT EXISTS: a migration rerun
         # over a database that has it (as tests of older migrations do) is harmless.
         "CREATE INDEX IF NOT EXISTS assets_agent_asset ON assets (console, agent_id, asset_id)",
     ),

@@ -19,10 +19,9 @@ BUSY_TIMEOUT_MS = 30_000
 # The WAL is copied back into the file by a thread of its own (``Writers``) every so many
 # commits, outside the writers' turns. A page of risks dirties index pages all over a
 # million-row table and SQLite's default (every 1,000 WAL pages) copied each of them back every
-# few commits; 16 commits of risks are about 20,000 WAL pages, so each is copied once per many
-# pages (a large rate-limited snapshot: 99 s → 92 s, issue #7). Done by the committing writer
-# inside its turn, as SQLite does it, the copies held every other writer up: 32 s of a
-# million-risk first load on a 2-core VM.
+# few commits; 16 commits of risks are about 20,000 WAL pages, so an index page dirtied by
+# many of them is copied once, not once per commit. Done by the committing writer inside its
+# turn, as SQLite does it, the copies would hold every other writer up.
 CHECKPOINT_EVERY_COMMITS = 16
 # SQLite's own checkpoint after a commit, kept for when that thread is not keeping up.
 WAL_CHECKPOINT_PAGES = 100_000

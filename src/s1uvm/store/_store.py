@@ -137,8 +137,8 @@ FINDING_COLUMNS = (
 # snapshot whether anything has seen a finding since the snapshot began.
 FINDING_WRITE = (*FINDING_COLUMNS, "reopen_count", "seen_at")
 # A vulnerability's threat columns are always empty: its rows leave them out of the statement
-# instead of binding nine NULLs each (binding values took a tenth of a million-risk first
-# load's time under the write lock; every NULL goes through sqlite3's adapter look-up).
+# instead of binding nine NULLs each: every bound NULL goes through sqlite3's adapter look-up,
+# under the write lock, and a large snapshot writes millions of vulnerability rows.
 VULNERABILITY_WRITE = tuple(c for c in FINDING_WRITE if c not in THREAT_COLUMNS)
 _VULNERABILITY_PICK = operator.itemgetter(*map(FINDING_WRITE.index, VULNERABILITY_WRITE))
 # Columns whose change is a real change of the finding, recorded in finding_history.
@@ -222,6 +222,12 @@ class Store:
         if self._on_close is not None:
             self._on_close()
             self._on_close = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def _insert_many(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
         """Append rows: COPY on PostgreSQL, one prepared INSERT per row on SQLite."""
