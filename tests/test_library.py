@@ -14,6 +14,7 @@ from click.testing import CliRunner
 import s1uvm
 from s1uvm.cli.common import exit_code_for
 from s1uvm.cli.main import cli
+from s1uvm.config import console_name
 from s1uvm.s1 import ApiToken, S1Client
 from s1uvm.simulator import Console, SimConfig, SimulatorServer
 from tests.truth import served
@@ -110,9 +111,10 @@ def test_sync_console_stores_what_the_console_serves(
     running, console = server
     db = tmp_path / "lib.db"
     results = s1uvm.sync_console(running.url, console.token, db, connectors=["threats", "assets"])
+    name = console_name(running.url)  # the URL's host and port
     assert [(r.console, r.connector, r.outcome, r.exit_code) for r in results] == [
-        ("local", "assets", "success", 0),
-        ("local", "threats", "success", 0),
+        (name, "assets", "success", 0),
+        (name, "threats", "success", 0),
     ]
     with S1Client(running.url, ApiToken(console.token)) as client:
         agents = served(client, "/agents", isDecommissioned="true,false")
