@@ -61,6 +61,10 @@ def write(name: str, text: str, mode: int = 0o600) -> Callable[[Path], None]:
     return setup
 
 
+def write_bytes(path: Path, data: bytes) -> None:
+    path.write_bytes(data)
+
+
 URL = "URL"  # replaced by the simulator's address
 CASES = [
     # URLs
@@ -138,6 +142,33 @@ CASES = [
         2,
         "empty",
         setup=write("tok", ""),
+    ),
+    Case(
+        "token file is a FIFO (must not hang)",
+        ["check", "--url", URL, "--token-file", "fifo"],
+        2,
+        "is not a regular file",
+        setup=lambda tmp: os.mkfifo(tmp / "fifo", 0o600),
+    ),
+    Case(
+        "token file is /dev/zero (must not grow)",
+        ["check", "--url", URL, "--token-file", "/dev/zero"],
+        2,
+        "token file /dev/zero is not a regular file (a folder, device or pipe)",
+    ),
+    Case(
+        "token file far larger than a token",
+        ["check", "--url", URL, "--token-file", "big"],
+        2,
+        "token file big is larger than 64 KiB; it should hold only the API token",
+        setup=write("big", "x" * 70_000),
+    ),
+    Case(
+        "token file not UTF-8",
+        ["check", "--url", URL, "--token-file", "latin"],
+        2,
+        "it is not UTF-8 text",
+        setup=lambda tmp: write_bytes(tmp / "latin", b"caf\xe9-token"),
     ),
     # config files
     Case(

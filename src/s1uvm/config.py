@@ -125,16 +125,42 @@ def normalise_url(text: str | None) -> str:
     return f"{parts.scheme}://{netloc}"
 
 
+# A token is about 80 characters; a file far larger than that is not a token file (and
+# reading one like /dev/zero whole would never end).
+MAX_TOKEN_FILE = 64 * 1024
+
+
 def read_token_file(path: str | os.PathLike[str], warnings: list[str]) -> ApiToken:
     p = Path(path).expanduser()
     try:
-        mode = p.stat().st_mode
-        text = p.read_text(encoding="utf-8")
+        # Non-blocking: opening a FIFO nobody writes to would otherwise wait forever.
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
     except FileNotFoundError:
         raise ConfigError(f"token file {p} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read token file {p}: {getattr(exc, 'strerror', exc)}") from None
-    if mode & (stat.S_IRGRP | stat.S_IROTH):
+    except OSError as exc:
+        raise ConfigError(f"cannot read token file {p}: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(
+                f"token file {p} is not a regular file (a folder, device or pipe); "
+                "put the token alone in a file"
+            )
+        data = os.read(fd, MAX_TOKEN_FILE + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read token file {p}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_TOKEN_FILE:
+        raise ConfigError(
+            f"token file {p} is larger than {MAX_TOKEN_FILE // 1024} KiB; it should hold "
+            "only the API token"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"cannot read token file {p}: it is not UTF-8 text") from None
+    if info.st_mode & (stat.S_IRGRP | stat.S_IROTH):
         warnings.append(f"token file {p} is readable by other users; chmod 600 {p}")
     return _token(text, f"token file {p}")
 

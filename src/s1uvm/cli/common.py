@@ -32,9 +32,9 @@ def exit_code_for(error: BaseException | str | None) -> int:
     name = error if isinstance(error, str) else type(error).__name__ if error else ""
     if name in ("AuthenticationError", "PermissionDenied"):
         return EXIT_AUTH
-    if name in ("TransportError", "TLSError"):
+    if name in ("TransportError", "TLSError", "ResponseTooLarge", "DeadlineExceeded"):
         return EXIT_NETWORK
-    if name in ("ConfigError", "StoreError", "TokenError"):
+    if name in ("ConfigError", "StoreError", "TokenError", "LimitError"):
         return EXIT_USAGE
     return EXIT_SYNC
 

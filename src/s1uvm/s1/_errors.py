@@ -75,6 +75,27 @@ class TLSError(TransportError):
     retryable = False
 
 
+class ResponseTooLarge(TransportError):
+    """A body larger, on the wire or decompressed, than any real page: a broken or hostile
+    console. Not retried — it would only send the same again."""
+
+    retryable = False
+
+
+class DeadlineExceeded(TransportError):
+    """A request that kept trickling past its total deadline (each read arrived in time)."""
+
+    retryable = False
+
+
+class LimitError(S1Error):
+    """A bound set through the environment that is not a positive number (a usage error)."""
+
+
+class RunawayWalk(S1Error):
+    """A cursor walk that went on far past the records the console announced."""
+
+
 class _ErrorItem(msgspec.Struct):
     code: int | None = None
     title: str | None = None

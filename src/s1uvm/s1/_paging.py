@@ -5,13 +5,14 @@ complete walk (the last page said so) from one that had to stop early."""
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from s1uvm.s1._errors import Body
+from s1uvm.s1._errors import Body, RunawayWalk
 
 if TYPE_CHECKING:
     from s1uvm.s1._client import S1Client
@@ -21,6 +22,13 @@ log = logging.getLogger("s1uvm.s1")
 PAGE_SIZE = 1000
 MAX_EMPTY_WITH_CURSOR = 3  # consecutive empty pages that still have a cursor, followed
 MAX_REPEATS = 3  # consecutive repeats of one cursor, asked again before giving up
+# Pages a walk may take beyond those its announced total needs: records added while it walks
+# (and empty pages some consoles send) make a few more. Past that, or past the absolute cap
+# when the console announces no total, a console handing out a fresh cursor on every page
+# would be followed forever.
+PAGE_MARGIN = 1.25
+EXTRA_PAGES = 10
+MAX_PAGES = 20_000  # 20 million records at the API's 1000 a page
 
 
 class _Pagination(msgspec.Struct):
@@ -81,11 +89,36 @@ class Walk:
     pages: int = 0
     records: int = 0
     total: int | None = None
+    max_pages: int = MAX_PAGES
     _seen: set[str] = field(default_factory=set)
 
     @property
     def complete(self) -> bool:
         return self.end == "last-page"
+
+    @property
+    def page_bound(self) -> int:
+        """The most pages this walk may take: its announced total's pages with a margin."""
+        if self.total is None:
+            return self.max_pages
+        needed = math.ceil(self.total * PAGE_MARGIN / max(1, self.limit)) + EXTRA_PAGES
+        return min(self.max_pages, needed)
+
+    def _check_runaway(self) -> None:
+        """Before following one more cursor."""
+        if self.pages < self.page_bound:
+            return
+        announced = (
+            f"it announced {self.total:,} records"
+            if self.total is not None
+            else "it announced no total"
+        )
+        raise RunawayWalk(
+            f"GET {self.path}: the console still handed out a next cursor after {self.pages:,} "
+            f"pages ({announced}, {self.limit:,} a page); stopped — the console is broken or "
+            "not a SentinelOne console",
+            endpoint=self.path,
+        )
 
     def __iter__(self) -> Iterator[Page]:
         cursor = self.cursor
@@ -108,6 +141,7 @@ class Walk:
             if nxt is None:
                 self.end = "last-page"
                 return
+            self._check_runaway()
             if not items:
                 # An empty page that still carries a cursor: some consoles send one at the
                 # end, some mid-walk; follow it a little before calling the walk stuck.
