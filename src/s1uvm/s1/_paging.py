@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from s1uvm.s1._errors import Body, RunawayWalk
+from s1uvm.s1._salvage import Unsplittable, split_page
 
 if TYPE_CHECKING:
     from s1uvm.s1._client import S1Client
@@ -66,6 +67,25 @@ class Page:
 
 
 def decode_page(body: Body, nested: str | None = None) -> tuple[list[msgspec.Raw], _Pagination]:
+    """A list page's records (raw) and pagination. A record no decoder can read (nested too
+    deep, a lone surrogate) would make the whole envelope unreadable, on every run: then the
+    records are split apart by structure (``_salvage``), each to be decoded, or rejected, alone."""
+    try:
+        return _decode_envelope(body, nested)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        failure: BaseException = exc
+    try:
+        items, rest = split_page(body, nested)
+        _, pagination = _decode_envelope(rest, nested)
+    except (Unsplittable, msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        if isinstance(failure, RecursionError):
+            raise msgspec.DecodeError("JSON is nested too deeply") from None
+        raise failure from None
+    log.warning("a page held a record that could not be read; the others are kept")
+    return items, pagination
+
+
+def _decode_envelope(body: Body, nested: str | None) -> tuple[list[msgspec.Raw], _Pagination]:
     if nested == "sites":
         sites = msgspec.json.decode(body, type=_SitesEnvelope)
         items = (sites.data.sites if sites.data else None) or []

@@ -14,7 +14,6 @@ BOMB_MIB = 1024  # decompressed size of the gzip bomb; about 1 MB on the wire
 DEPTH = 1000
 _MIB = 1024 * 1024
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
-_PLACEHOLDER = "__s1uvm_hostile__"
 
 
 @functools.cache
@@ -35,20 +34,21 @@ def gzip_bomb(mib: int = BOMB_MIB) -> bytes:
     return _GZIP_HEADER + block * mib + final + trailer
 
 
+HOSTILE_ID = "900000000000000001"
+
+
 def hostile_record(kind: str, template: bytes) -> bytes:
-    """One more record, built from ``template`` (a record of the page) with another id and
-    the hostile value of ``kind``; every other field is as good as the template's."""
-    record = msgspec.json.decode(template)
-    rid = str(record.get("id", "1"))
-    record["id"] = rid[:-1] + str((int(rid[-1]) + 5) % 10) if rid[-1:].isdigit() else rid + "9"
-    if kind == "non-finite" and "baseScore" in record:
-        record["baseScore"] = "1e309"  # parses as infinity; the string form a console sends
-        return msgspec.json.encode(record)
-    record["s1uvmHostile"] = _PLACEHOLDER
+    """One more record with the hostile value of ``kind``, the same on every page and run (so
+    a client can be seen keeping it once). On a page of risks (``template`` has a
+    ``baseScore``), a non-finite score in an otherwise good risk."""
+    if kind == "non-finite" and b'"baseScore"' in template:
+        # The string form a console sends; it parses as infinity.
+        risk = {"id": HOSTILE_ID, "cveId": "CVE-2024-0001", "baseScore": "1e309"}
+        return msgspec.json.encode(risk)
     value = {
         "deep-json": b"[" * DEPTH + b"]" * DEPTH,
         "surrogate": b'"\\ud800"',
         "nul": b'"a\\u0000b"',
         "non-finite": b"1e309",
     }[kind]
-    return msgspec.json.encode(record).replace(f'"{_PLACEHOLDER}"'.encode(), value, 1)
+    return b'{"id":"' + HOSTILE_ID.encode() + b'","computerName":' + value + b"}"

@@ -8,6 +8,7 @@ transaction."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
 from s1uvm.model import finding_key_prefix
@@ -20,6 +21,35 @@ SCHEMA_VERSION = (
     "CREATE TABLE IF NOT EXISTS schema_version (version {int} NOT NULL PRIMARY KEY, "
     "applied_at {ts} NOT NULL)"
 )
+
+
+def _dedupe_rejected_records(conn: Connection, dialect: Dialect) -> None:
+    """Add ``raw_hash`` (sha256 of the raw text, hex), keep the newest copy of each reject,
+    and make the key unique. The hash is spelled here, not imported: a migration must mean
+    the same whatever later code does (the write path computes the same one)."""
+    columns = conn.execute("SELECT * FROM rejected_records LIMIT 0").description
+    if "raw_hash" not in {str(c[0]) for c in columns}:  # rerun over a database that has it
+        conn.execute(dialect.ddl("ALTER TABLE rejected_records ADD COLUMN raw_hash {text}"))
+    rows = conn.execute(
+        "SELECT id, console, connector, raw FROM rejected_records ORDER BY id DESC"
+    ).fetchall()
+    seen: set[tuple[str, str, str]] = set()
+    hashes: list[tuple[str, int]] = []
+    older: list[tuple[int]] = []
+    for rid, console, connector, raw in rows:
+        digest = hashlib.sha256(str(raw or "").encode("utf-8", "surrogatepass")).hexdigest()
+        key = (str(console), str(connector), digest)
+        if key in seen:
+            older.append((int(rid),))
+        else:
+            seen.add(key)
+            hashes.append((digest, int(rid)))
+    conn.executemany(dialect.sql("DELETE FROM rejected_records WHERE id = ?"), older)
+    conn.executemany(dialect.sql("UPDATE rejected_records SET raw_hash = ? WHERE id = ?"), hashes)
+    conn.execute(
+        "CREATE UNIQUE INDEX IF NOT EXISTS rejected_records_once ON rejected_records "
+        "(console, connector, raw_hash)"
+    )
 
 
 def _cluster_finding_ids(conn: Connection, dialect: Dialect) -> None:
@@ -195,6 +225,11 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
         # time under the write lock went to those reads). IF NOT EXISTS: a migration rerun
         # over a database that has it (as tests of older migrations do) is harmless.
         "CREATE INDEX IF NOT EXISTS assets_agent_asset ON assets (console, agent_id, asset_id)",
+    ),
+    (
+        # A rejected record is kept once, however many runs meet it again: keyed by a hash
+        # of its raw text, each console and connector apart.
+        _dedupe_rejected_records,
     ),
 )
 
