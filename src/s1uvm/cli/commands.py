@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from s1uvm._text import csv_cell, terminal
 from s1uvm.check import Report, check, expiry_warning, record_token
 from s1uvm.cli.common import (
     EXIT_OK,
@@ -30,9 +31,9 @@ MARK = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
 
 
 def print_report(report: Report) -> None:
-    click.echo(f"{report.console}  {report.url}")
+    click.echo(terminal(f"{report.console}  {report.url}"))
     for item in report.items:
-        click.echo(f"  [{MARK[item.status]}] {item.what}: {item.detail}")
+        click.echo(f"  [{MARK[item.status]}] {terminal(item.what)}: {terminal(item.detail)}")
 
 
 @click.command("check")
@@ -72,7 +73,7 @@ def summary_line(r: RunResult) -> str:
     )
     if r.error:
         text += f"; {r.error}"
-    return text
+    return terminal(text)
 
 
 def sync_consoles(
@@ -114,7 +115,7 @@ def _record_token(store: Any, console: ConsoleConfig, client: S1Client, quiet: b
     """Remember the token's expiry for ``status``, and warn while there is time to act."""
     warning = record_token(store, console, client)
     if warning:
-        click.echo(f"s1uvm: warning: {console.name}: {warning}", err=True)
+        click.echo(terminal(f"s1uvm: warning: {console.name}: {warning}"), err=True)
 
 
 def sync_exit_code(results: list[RunResult]) -> int:
@@ -162,7 +163,7 @@ def status_cmd(as_json: bool, **opts: Any) -> None:
         report = {"database": location, "consoles": consoles, "runs": runs, "counts": counts}
         click.echo(json.dumps(report, default=str, indent=2))
         return
-    click.echo(f"database: {location}")
+    click.echo(terminal(f"database: {location}"))
     now = datetime.now(UTC)
     for c in consoles:
         expiry = c.get("token_expires_at")
@@ -170,20 +171,24 @@ def status_cmd(as_json: bool, **opts: Any) -> None:
             f"token valid until {expiry[:10]}" if expiry else "token expiry unknown"
         )
         click.echo(
-            f"console {c['console']}: {c['url']} (scope {c.get('scope') or '?'}, "
-            f"role {c.get('role') or '?'}); {note}; {_schedule(c)}"
+            terminal(
+                f"console {c['console']}: {c['url']} (scope {c.get('scope') or '?'}, "
+                f"role {c.get('role') or '?'}); {note}; {_schedule(c)}"
+            )
         )
     if not runs:
         click.echo("no sync has run yet: s1uvm sync --url ... (see s1uvm check)")
     for r in runs:
         click.echo(
-            f"{r.get('console')}/{r.get('connector')}: {r.get('outcome')} "
-            f"({r.get('mode')}), started {r.get('started_at')}, finished "
-            f"{r.get('finished_at')}, {r.get('records') or 0} records"
-            + _lifecycle_counts(r.get("counts") or {})
-            + (", complete snapshot" if r.get("complete_snapshot") else "")
-            + (f"; error: {r.get('error')}" if r.get("error") else "")
-            + (f"; checkpoint {json.dumps(r.get('checkpoint'))}" if r.get("checkpoint") else "")
+            terminal(
+                f"{r.get('console')}/{r.get('connector')}: {r.get('outcome')} "
+                f"({r.get('mode')}), started {r.get('started_at')}, finished "
+                f"{r.get('finished_at')}, {r.get('records') or 0} records"
+                + _lifecycle_counts(r.get("counts") or {})
+                + (", complete snapshot" if r.get("complete_snapshot") else "")
+                + (f"; error: {r.get('error')}" if r.get("error") else "")
+                + (f"; checkpoint {json.dumps(r.get('checkpoint'))}" if r.get("checkpoint") else "")
+            )
         )
     click.echo("counts: " + json.dumps(counts, default=str))
 
@@ -240,8 +245,12 @@ FINDING_COLUMNS = (
 )
 
 
-def emit(rows: Iterator[dict[str, Any]], fmt: str, columns: tuple[str, ...]) -> int:
-    """Stream rows to stdout as a table, JSON array or CSV; returns how many."""
+def emit(
+    rows: Iterator[dict[str, Any]], fmt: str, columns: tuple[str, ...], csv_raw: bool = False
+) -> int:
+    """Stream rows to stdout as a table, JSON array or CSV; returns how many. Table cells have
+    their control characters escaped, CSV cells that a spreadsheet would run as a formula are
+    neutralised unless ``csv_raw`` (``_text``); JSON escapes control characters itself."""
     n = 0
     out = sys.stdout
     if fmt == "json":
@@ -257,12 +266,15 @@ def emit(rows: Iterator[dict[str, Any]], fmt: str, columns: tuple[str, ...]) -> 
             if writer is None:
                 writer = csv.DictWriter(out, fieldnames=list(row), extrasaction="ignore")
                 writer.writeheader()
-            writer.writerow({k: _cell(v) for k, v in row.items()})
+            cell = _cell if csv_raw else _safe_cell
+            writer.writerow({k: cell(v) for k, v in row.items()})
             n += 1
         return n
     out.write("  ".join(f"{c:<16}" for c in columns).rstrip() + "\n")
     for row in rows:
-        out.write("  ".join(f"{_cell(row.get(c))[:40]:<16}" for c in columns).rstrip() + "\n")
+        out.write(
+            "  ".join(f"{terminal(_cell(row.get(c)))[:40]:<16}" for c in columns).rstrip() + "\n"
+        )
         n += 1
     return n
 
@@ -273,6 +285,10 @@ def _cell(value: Any) -> str:
     if isinstance(value, list | dict):
         return json.dumps(value)
     return str(value)
+
+
+def _safe_cell(value: Any) -> Any:
+    return csv_cell(_cell(value))
 
 
 def _output_options(func: Any) -> Any:
@@ -287,6 +303,11 @@ def _output_options(func: Any) -> Any:
                 default="table",
                 show_default=True,
             ),
+            click.option(
+                "--csv-raw",
+                is_flag=True,
+                help="CSV cells exactly as stored: no ' before a leading = + - @ (see README).",
+            ),
         ]
     ):
         func = decorate(func)
@@ -299,13 +320,19 @@ def _output_options(func: Any) -> Any:
 @_output_options
 @guarded
 def assets_cmd(
-    state: str | None, host: str | None, limit: int | None, fmt: str, **opts: Any
+    state: str | None,
+    host: str | None,
+    limit: int | None,
+    fmt: str,
+    csv_raw: bool,
+    **opts: Any,
 ) -> None:
     """List assets (endpoints) with their lifecycle."""
     cfg = settings(opts, need_console=False)
     store = _open(cfg.db)
     try:
-        emit(store.query_assets(host=host, lifecycle=state, limit=limit), fmt, ASSET_COLUMNS)
+        rows = store.query_assets(host=host, lifecycle=state, limit=limit)
+        emit(rows, fmt, ASSET_COLUMNS, csv_raw)
     finally:
         store.close()
 
@@ -326,6 +353,7 @@ def findings_cmd(
     host: str | None,
     limit: int | None,
     fmt: str,
+    csv_raw: bool,
     **opts: Any,
 ) -> None:
     """List findings (vulnerabilities and threats) joined to their endpoints."""
@@ -335,7 +363,7 @@ def findings_cmd(
         rows = store.query_findings(
             kind=kind_filter, state=state, severity=severity, host=host, cve=cve, limit=limit
         )
-        emit(rows, fmt, FINDING_COLUMNS)
+        emit(rows, fmt, FINDING_COLUMNS, csv_raw)
     finally:
         store.close()
 

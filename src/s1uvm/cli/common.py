@@ -15,6 +15,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from s1uvm._text import terminal
 from s1uvm.config import ConfigError, Settings, load
 from s1uvm.s1 import (
     AuthenticationError,
@@ -40,7 +41,7 @@ def exit_code_for(error: BaseException | str | None) -> int:
 
 
 def fail(message: str, code: int) -> NoReturn:
-    click.echo(f"s1uvm: {message}", err=True)
+    click.echo(terminal(f"s1uvm: {message}"), err=True)
     sys.exit(code)
 
 
@@ -114,7 +115,7 @@ def settings(
         need_console=need_console,
     )
     for warning in loaded.warnings:
-        click.echo(f"s1uvm: warning: {warning}", err=True)
+        click.echo(terminal(f"s1uvm: warning: {warning}"), err=True)
     return loaded
 
 

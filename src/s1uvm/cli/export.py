@@ -32,6 +32,11 @@ from s1uvm.export import FORMATS, MODES, ExportError, export
     metavar="NAME",
     help="Names the changes bookmark (default: one per format and output).",
 )
+@click.option(
+    "--csv-raw",
+    is_flag=True,
+    help="CSV cells exactly as stored: no ' before a leading = + - @ (see README).",
+)
 @guarded
 def export_cmd(
     fmt: str,
@@ -42,6 +47,7 @@ def export_cmd(
     severity: str | None,
     since: str | None,
     bookmark: str | None,
+    csv_raw: bool,
     **opts: Any,
 ) -> None:
     """Export findings and assets as OCSF 1.8.0, JSON Lines, CSV or Parquet."""
@@ -66,6 +72,7 @@ def export_cmd(
             severity=severity,
             since=since_ts,
             bookmark=bookmark,
+            csv_raw=csv_raw,
         )
     except ExportError as exc:
         fail(str(exc), EXIT_USAGE)

@@ -17,6 +17,7 @@ from typing import Any, Protocol, TextIO
 
 import msgspec
 
+from s1uvm._text import csv_cell
 from s1uvm.export import ocsf
 from s1uvm.store import ASSET_COLUMNS, FINDING_COLUMNS
 
@@ -161,6 +162,7 @@ def export(
     since: str | None = None,
     bookmark: str | None = None,
     stdout: TextIO | None = None,
+    csv_raw: bool = False,
 ) -> Result:
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
@@ -180,10 +182,10 @@ def export(
     items = _items(store, fmt, mode, kinds, state, severity, since, start, processed, result)
     if out == "-":
         target = stdout if stdout is not None else _stdout()
-        result.records = _write(items, fmt, kinds, mode, target)
+        result.records = _write(items, fmt, kinds, mode, target, csv_raw)
         target.flush()
     else:
-        result.records = _write_file(items, fmt, kinds, mode, Path(out))
+        result.records = _write_file(items, fmt, kinds, mode, Path(out), csv_raw)
         result.path = out
     if mode == "changes" and result.last_event is not None:
         store.set_bookmark(name, result.last_event)  # only after the output is complete
@@ -197,7 +199,12 @@ def _stdout() -> TextIO:
 
 
 def _write(
-    items: Iterator[dict[str, Any]], fmt: str, kinds: set[str], mode: str, target: TextIO
+    items: Iterator[dict[str, Any]],
+    fmt: str,
+    kinds: set[str],
+    mode: str,
+    target: TextIO,
+    csv_raw: bool = False,
 ) -> int:
     n = 0
     if fmt in ("ocsf", "jsonl"):
@@ -213,13 +220,21 @@ def _write(
     writer = csv.DictWriter(target, fieldnames=list(columns), extrasaction="ignore")
     writer.writeheader()
     for item in items:
-        writer.writerow({c: _flat(item.get(c)) for c in columns})
+        if csv_raw:
+            writer.writerow({c: _flat(item.get(c)) for c in columns})
+        else:  # a cell a spreadsheet would run as a formula is neutralised (``_text``)
+            writer.writerow({c: csv_cell(_flat(item.get(c))) for c in columns})
         n += 1
     return n
 
 
 def _write_file(
-    items: Iterator[dict[str, Any]], fmt: str, kinds: set[str], mode: str, path: Path
+    items: Iterator[dict[str, Any]],
+    fmt: str,
+    kinds: set[str],
+    mode: str,
+    path: Path,
+    csv_raw: bool = False,
 ) -> int:
     """Write to a private temporary file beside the target, then rename: a reader never sees
     half a file, and an interrupted export leaves the old file (and the bookmark) alone."""
@@ -232,7 +247,7 @@ def _write_file(
             n = _parquet(items, Path(tmp))
         else:
             with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-                n = _write(items, fmt, kinds, mode, f)
+                n = _write(items, fmt, kinds, mode, f, csv_raw)
         os.replace(tmp, path)
         return n
     except BaseException:
