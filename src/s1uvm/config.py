@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from s1uvm.connectors import ORDER
 from s1uvm.s1 import ApiToken, RetryPolicy, S1Client, TokenError
 
+MAX_URL = 2048  # far beyond any console address; longer is a paste gone wrong
 S1_HOST_SUFFIXES = (".sentinelone.net", ".s1gov.net")
 NOT_AN_API_HOST = {"console.sentinelone.net", "sentinelone.net", "www.sentinelone.net", "s1gov.net"}
 
@@ -86,6 +87,11 @@ def normalise_url(text: str | None) -> str:
             "https://usea1-partners.sentinelone.net"
         )
     raw = text.strip()
+    if len(raw) > MAX_URL:
+        raise ConfigError(
+            f"the Server URL is {len(raw):,} characters long; paste just the console "
+            "address, e.g. https://usea1-partners.sentinelone.net"
+        )
     if any(c.isspace() for c in raw):
         raise ConfigError(f"the Server URL {raw!r} contains spaces; paste just the console address")
     if "://" not in raw:
@@ -109,6 +115,11 @@ def normalise_url(text: str | None) -> str:
         raise ConfigError(
             f"the Server URL host {host!r} has non-ASCII characters; use the "
             "console's address as SentinelOne shows it"
+        )
+    if len(host) > 253 or any(len(label) > 63 for label in host.split(".")):
+        raise ConfigError(
+            f"the Server URL host {host[:60]!r}… is not a valid host name (a name is at most "
+            "253 characters, each part between dots at most 63); paste the console's address"
         )
     if host in NOT_AN_API_HOST:
         raise ConfigError(
@@ -165,6 +176,20 @@ def read_token_file(path: str | os.PathLike[str], warnings: list[str]) -> ApiTok
     return _token(text, f"token file {p}")
 
 
+def check_ca_bundle(value: str, what: str) -> None:
+    """A CA bundle path that names a readable file (whether it holds certificates is for
+    TLS to say, when the client loads it: exit code 4)."""
+    p = Path(value).expanduser()
+    if p.is_dir():
+        raise ConfigError(f"{what} {value} is a folder; give the PEM file of the CA")
+    if not p.exists():
+        raise ConfigError(f"{what} {value} does not exist")
+    if not p.is_file():
+        raise ConfigError(f"{what} {value} is not a regular file; give the PEM file of the CA")
+    if not os.access(p, os.R_OK):
+        raise ConfigError(f"{what} {value} is not readable by this user")
+
+
 def _token(text: str, where: str) -> ApiToken:
     try:
         return ApiToken(text)
@@ -212,7 +237,45 @@ def _load_file(path: Path) -> dict[str, Any]:
             f"config file {path}: unknown key(s) {', '.join(sorted(unknown))}; "
             f"known: {', '.join(sorted(_TOP_KEYS))}"
         )
+    _check_types(data, path)
     return data
+
+
+# Keys whose value must be text: a number or a list there (``db = 5``, ``url = [..]``) would
+# otherwise be used as a file named "5" or fail deep inside with an internal error.
+_TEXT_KEYS = ("db", "ca_bundle")
+_CONSOLE_TEXT_KEYS = ("name", "url", "token_file", "token_env", "ca_bundle")
+
+
+def _check_types(data: dict[str, Any], path: Path) -> None:
+    for key in _TEXT_KEYS:
+        if key in data and not isinstance(data[key], str):
+            raise ConfigError(
+                f"config file {path}: {key} must be a quoted string, not {_kind(data[key])} "
+                f'(e.g. {key} = "...")'
+            )
+    consoles = data.get("console", [])
+    if not isinstance(consoles, list) or not all(isinstance(c, dict) for c in consoles):
+        raise ConfigError(f"config file {path}: use [[console]] tables")
+    for i, item in enumerate(consoles, 1):
+        for key in _CONSOLE_TEXT_KEYS:
+            if key in item and not isinstance(item[key], str):
+                raise ConfigError(
+                    f"config file {path}, console {i}: {key} must be a quoted string, not "
+                    f'{_kind(item[key])} (e.g. {key} = "...")'
+                )
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
 
 
 def _scope_ids(item: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
@@ -263,8 +326,8 @@ def load(
     if config_path:
         file_data = _load_file(Path(config_path).expanduser())
     ca = ca_bundle or env.get("SSL_CERT_FILE") or file_data.get("ca_bundle")
-    if ca is not None and not Path(str(ca)).expanduser().is_file():
-        raise ConfigError(f"CA bundle {ca} does not exist")
+    if ca is not None:
+        check_ca_bundle(str(ca), "CA bundle")
     database = db or env.get("S1UVM_DB") or file_data.get("db") or default_db()
     chosen = _connectors(connectors, "--connectors") if connectors else None
     consoles: list[ConsoleConfig] = []
@@ -319,6 +382,8 @@ def load(
                 _connectors(item["connectors"], where) if "connectors" in item else ORDER
             )
             item_ca = item.get("ca_bundle") or ca
+            if item.get("ca_bundle"):
+                check_ca_bundle(item["ca_bundle"], f"{where}: CA bundle")
             sites = _scope_ids(item, "site_ids", where)
             accounts = _scope_ids(item, "account_ids", where)
             if sites and accounts:

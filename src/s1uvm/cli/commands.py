@@ -13,6 +13,14 @@ import click
 
 from s1uvm._text import csv_cell, terminal
 from s1uvm.check import Report, check, expiry_warning, record_token
+from s1uvm.cli._values import (
+    FINDING_KINDS,
+    LIFECYCLES,
+    SEVERITIES,
+    STATES,
+    existing_database,
+    one_of,
+)
 from s1uvm.cli.common import (
     EXIT_OK,
     EXIT_SYNC,
@@ -151,7 +159,7 @@ def sync_cmd(
 def status_cmd(as_json: bool, **opts: Any) -> None:
     """Last run, outcome, counts and checkpoint per connector; where the database is."""
     cfg = settings(opts, need_console=False)
-    store = _open(cfg.db)
+    store = _open(existing_database(cfg.db))
     try:
         runs = store.last_runs()
         counts = store.counts()
@@ -295,7 +303,7 @@ def _output_options(func: Any) -> Any:
     for decorate in reversed(
         [
             click.option("--host", metavar="TEXT", help="Hostname contains TEXT."),
-            click.option("--limit", type=int, help="At most this many rows."),
+            click.option("--limit", type=click.IntRange(min=0), help="At most this many rows."),
             click.option(
                 "--format",
                 "fmt",
@@ -328,8 +336,9 @@ def assets_cmd(
     **opts: Any,
 ) -> None:
     """List assets (endpoints) with their lifecycle."""
+    state = one_of("--state", state, LIFECYCLES)
     cfg = settings(opts, need_console=False)
-    store = _open(cfg.db)
+    store = _open(existing_database(cfg.db))
     try:
         rows = store.query_assets(host=host, lifecycle=state, limit=limit)
         emit(rows, fmt, ASSET_COLUMNS, csv_raw)
@@ -357,8 +366,11 @@ def findings_cmd(
     **opts: Any,
 ) -> None:
     """List findings (vulnerabilities and threats) joined to their endpoints."""
+    kind_filter = one_of("--kind", kind_filter, FINDING_KINDS)
+    state = one_of("--state", state, STATES)
+    severity = one_of("--severity", severity, SEVERITIES)
     cfg = settings(opts, need_console=False)
-    store = _open(cfg.db)
+    store = _open(existing_database(cfg.db))
     try:
         rows = store.query_findings(
             kind=kind_filter, state=state, severity=severity, host=host, cve=cve, limit=limit

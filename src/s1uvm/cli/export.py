@@ -2,12 +2,42 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import click
 
+from s1uvm.cli._values import (
+    FINDING_KINDS,
+    LIFECYCLES,
+    SEVERITIES,
+    STATES,
+    existing_database,
+    one_of,
+)
 from s1uvm.cli.common import EXIT_USAGE, db_options, fail, guarded, settings
 from s1uvm.export import FORMATS, MODES, ExportError, export
+
+
+def check_out(out: str) -> None:
+    """Refuse an ``--out`` that cannot become the file, before anything is read."""
+    path = Path(out).expanduser()
+    if path.is_dir():
+        fail(
+            f"--out {out} is a folder; give a file name in it, e.g. {path / 'out.csv'}", EXIT_USAGE
+        )
+    if path.exists() and not path.is_file():
+        # Renaming the finished file over a device or a pipe would replace it, not write to it.
+        fail(f"--out {out} is not a regular file; give a file path, or - for stdout", EXIT_USAGE)
+    parent = path.parent
+    for folder in (parent, *parent.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                fail(f"--out {out}: {folder} is a file, not a folder", EXIT_USAGE)
+            if not os.access(folder, os.W_OK | os.X_OK):
+                fail(f"--out {out}: the folder {folder} is not writable by this user", EXIT_USAGE)
+            return
 
 
 @click.command("export")
@@ -59,8 +89,13 @@ def export_cmd(
         since_ts = timestamp(since)
         if since_ts is None:
             fail(f"--since {since!r} is not an ISO-8601 timestamp", EXIT_USAGE)
+    kind = one_of("--kind", kind, (*FINDING_KINDS, "asset"))
+    state = one_of("--state", state, dict.fromkeys((*STATES, *LIFECYCLES)))
+    severity = one_of("--severity", severity, SEVERITIES)
+    if out != "-":
+        check_out(out)
     cfg = settings(opts, need_console=False)
-    store = open_store(cfg.db)
+    store = open_store(existing_database(cfg.db))
     try:
         result = export(
             store,
@@ -76,6 +111,17 @@ def export_cmd(
         )
     except ExportError as exc:
         fail(str(exc), EXIT_USAGE)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        # The disk filled, the folder went away or is not ours to write: nothing was kept
+        # (the file is written under a temporary name) and the bookmark did not move.
+        where = out if out != "-" else "standard output"
+        fail(
+            f"cannot write {where}: {exc.strerror or exc}; free space or choose another --out "
+            "(nothing half-written was kept)",
+            EXIT_USAGE,
+        )
     finally:
         store.close()
     if out != "-":

@@ -77,6 +77,16 @@ def _tls_context(ca_bundle: str | None) -> ssl.SSLContext:
     return context
 
 
+def _verifying(ca_bundle: str | None) -> ssl.SSLContext:
+    try:
+        return _tls_context(ca_bundle)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise TLSError(
+            f"the CA bundle {ca_bundle} holds no certificate TLS can use ({_short(exc)}); "
+            "give the PEM file of the console's CA"
+        ) from None
+
+
 def _is_tls_failure(exc: BaseException) -> bool:
     seen: BaseException | None = exc
     while seen is not None:
@@ -118,7 +128,7 @@ class S1Client:
                 "User-Agent": f"s1uvm/{__version__}",
             },
             timeout=httpx2.Timeout(timeout, connect=min(timeout, 15.0)),
-            verify=_tls_context(ca_bundle),
+            verify=_verifying(ca_bundle),
             follow_redirects=False,
             transport=transport,
         )
