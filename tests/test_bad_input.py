@@ -594,6 +594,24 @@ def test_a_full_standard_output_is_one_line(tmp_path: Path) -> None:
     )
 
 
+def test_damage_in_the_middle_of_the_database_is_reported_as_damage(
+    server: SimulatorServer, tmp_path: Path
+) -> None:
+    db = tmp_path / "s.db"
+    sync = ["sync", "--url", server.url, "--db", str(db)]
+    assert run(sync, {"S1_API_TOKEN": TOKEN}, tmp_path).returncode == 0
+    data = bytearray(db.read_bytes())
+    start = len(data) // 2 // 4096 * 4096  # pages in the middle: opening reads none of them
+    data[start:] = b"\xff" * (len(data) - start)
+    db.write_bytes(bytes(data))
+    p = run(["findings", "--db", str(db)], {}, tmp_path)
+    assert p.returncode == 2, p.stderr
+    assert p.stderr == (
+        "s1uvm: the database is damaged (database disk image is malformed); restore it from "
+        "a backup, or move it aside and sync again into a new one\n"
+    )
+
+
 # Malformed API records: served as given (--data), kept aside with a reason, the rest stored.
 GOOD = json.loads((REAL / "app_mgmt_risks_elastic_2025.json").read_text())
 MALFORMED: list[tuple[str, object, str]] = [

@@ -214,3 +214,22 @@ def test_a_sync_summary_and_an_error_line_are_escaped() -> None:
     assert summary_line(result).endswith(
         "; GET /threats: the console refused the request (400: \\x1b[2J\\u202ebad)"
     )
+
+
+def test_log_lines_are_escaped_too() -> None:
+    import logging
+
+    from s1uvm.cli.common import _Neutral
+
+    record = logging.LogRecord(
+        "s1uvm.s1",
+        logging.WARNING,
+        __file__,
+        1,
+        "GET %s failed (%s)",
+        ("/threats", "\x1b[2J"),
+        None,
+    )
+    assert _Neutral("s1uvm: %(message)s").format(record) == (
+        "s1uvm: GET /threats failed (\\x1b[2J)"
+    )
