@@ -21,6 +21,7 @@ import pytest
 from s1uvm.s1._retry import BASE_ENV
 from s1uvm.simulator import Console, SimConfig, SimulatorServer, TokenSpec
 from s1uvm.simulator.timefmt import US_PER_DAY, now_us
+from s1uvm.store import open_store
 from tests.connectors.real import REAL
 
 pytestmark = pytest.mark.system
@@ -62,6 +63,20 @@ def write(name: str, text: str, mode: int = 0o600) -> Callable[[Path], None]:
         os.chmod(path, mode)
 
     return setup
+
+
+def make_db(tmp: Path) -> None:
+    """The database a sync would have left (read commands need one)."""
+    open_store(tmp / "s.db").close()
+
+
+def db_and_plain_file(tmp: Path) -> None:
+    make_db(tmp)
+    (tmp / "plain").write_text("x")
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    path.write_bytes(data)
 
 
 URL = "URL"  # replaced by the simulator's address
@@ -142,6 +157,33 @@ CASES = [
         "empty",
         setup=write("tok", ""),
     ),
+    Case(
+        "token file is a FIFO (must not hang)",
+        ["check", "--url", URL, "--token-file", "fifo"],
+        2,
+        "is not a regular file",
+        setup=lambda tmp: os.mkfifo(tmp / "fifo", 0o600),
+    ),
+    Case(
+        "token file is /dev/zero (must not grow)",
+        ["check", "--url", URL, "--token-file", "/dev/zero"],
+        2,
+        "token file /dev/zero is not a regular file (a folder, device or pipe)",
+    ),
+    Case(
+        "token file far larger than a token",
+        ["check", "--url", URL, "--token-file", "big"],
+        2,
+        "token file big is larger than 64 KiB; it should hold only the API token",
+        setup=write("big", "x" * 70_000),
+    ),
+    Case(
+        "token file not UTF-8",
+        ["check", "--url", URL, "--token-file", "latin"],
+        2,
+        "it is not UTF-8 text",
+        setup=lambda tmp: write_bytes(tmp / "latin", b"caf\xe9-token"),
+    ),
     # config files
     Case(
         "bad TOML",
@@ -208,7 +250,7 @@ CASES = [
     Case("bad format", ["findings", "--format", "xml"], 2, "Invalid value"),
     Case("bad inactive days", ["sync", "--url", URL, "--inactive-days", "0"], 2, "Invalid value"),
     Case("bad export mode", ["export", "--format", "ocsf", "--mode", "all"], 2, "Invalid value"),
-    Case("parquet to stdout", ["export", "--format", "parquet"], 2, "cannot stream"),
+    Case("parquet to stdout", ["export", "--format", "parquet"], 2, "cannot stream", setup=make_db),
     Case("bad --since", ["export", "--format", "jsonl", "--since", "soon"], 2, "not an ISO-8601"),
     Case("missing CA bundle", ["check", "--url", URL, "--ca-bundle", "nope.pem"], 2, "CA bundle"),
     # databases
@@ -221,10 +263,172 @@ CASES = [
     ),
     Case(
         "database under a file",
-        ["status", "--db", "plain/s.db"],
+        ["sync", "--url", URL, "--db", "plain/s.db"],
         2,
         "cannot create",
         setup=write("plain", "x"),
+    ),
+    *(
+        Case(
+            f"{args[0]} never creates a database",
+            [*args, "--db", "missing.db"],
+            2,
+            "no s1uvm database at missing.db; give the --db (or S1UVM_DB) a sync wrote, or run "
+            "s1uvm sync first",
+        )
+        for args in (
+            ["status"],
+            ["assets"],
+            ["findings"],
+            ["export", "--format", "jsonl", "--mode", "state"],
+        )
+    ),
+    Case("read command given a folder as --db", ["assets", "--db", "."], 2, "--db . is a folder"),
+    # exports
+    Case(
+        "--out is a folder",
+        ["export", "--format", "csv", "--mode", "state", "--out", "."],
+        2,
+        "--out . is a folder; give a file name in it, e.g. out.csv",
+        setup=make_db,
+    ),
+    Case(
+        "--out under a file",
+        ["export", "--format", "csv", "--mode", "state", "--out", "plain/f.csv"],
+        2,
+        "--out plain/f.csv: plain is a file, not a folder",
+        setup=db_and_plain_file,
+    ),
+    Case(
+        "--out is a device",
+        ["export", "--format", "csv", "--mode", "state", "--out", "/dev/full"],
+        2,
+        "--out /dev/full is not a regular file; give a file path, or - for stdout",
+        setup=make_db,
+    ),
+    # enumerated options
+    Case(
+        "unknown finding state",
+        ["findings", "--state", "open,closed"],
+        2,
+        "--state 'closed' is not known; use one or more of: open, reopened, fixed, stale, "
+        "archived, suppressed",
+        setup=make_db,
+    ),
+    Case(
+        "unknown severity",
+        ["findings", "--severity", "urgent"],
+        2,
+        "--severity 'urgent' is not known; use one or more of: critical, high, medium, low, info",
+        setup=make_db,
+    ),
+    Case(
+        "unknown finding kind",
+        ["findings", "--kind", "virus"],
+        2,
+        "--kind 'virus' is not known; use one or more of: vulnerability, threat",
+        setup=make_db,
+    ),
+    Case(
+        "a finding state given to assets",
+        ["assets", "--state", "open"],
+        2,
+        "--state 'open' is not known; use one or more of: active, inactive, retired",
+        setup=make_db,
+    ),
+    Case(
+        "unknown export kind",
+        ["export", "--format", "jsonl", "--kind", "cve"],
+        2,
+        "--kind 'cve' is not known; use one or more of: vulnerability, threat, asset",
+        setup=make_db,
+    ),
+    Case(
+        "unknown export severity",
+        ["export", "--format", "jsonl", "--severity", ","],
+        2,
+        "--severity ',' is not known",
+        setup=make_db,
+    ),
+    Case("negative --limit", ["findings", "--limit", "-1"], 2, "Invalid value for '--limit'"),
+    # config values of the wrong type
+    *(
+        Case(
+            f"config {what}",
+            ["sync", "--config", "c.toml"],
+            2,
+            message,
+            setup=write("c.toml", text),
+        )
+        for what, text, message in (
+            (
+                "url as a list",
+                "[[console]]\nurl = ['https://a.sentinelone.net']\ntoken_env = 'S1_API_TOKEN'\n",
+                "config file c.toml, console 1: url must be a quoted string, not a list",
+            ),
+            (
+                "url as a number",
+                "[[console]]\nurl = 5\ntoken_env = 'S1_API_TOKEN'\n",
+                "config file c.toml, console 1: url must be a quoted string, not a number",
+            ),
+            (
+                "token_file as a number",
+                "[[console]]\nurl = 'https://a.sentinelone.net'\ntoken_file = 5\n",
+                "console 1: token_file must be a quoted string, not a number",
+            ),
+            (
+                "db as a number",
+                "db = 5\n",
+                'config file c.toml: db must be a quoted string, not a number (e.g. db = "...")',
+            ),
+            ("console as a value", "console = 'x'\n", "config file c.toml: use [[console]] tables"),
+        )
+    ),
+    # CA bundles and URLs
+    Case(
+        "CA bundle is a folder",
+        ["check", "--url", URL, "--ca-bundle", "."],
+        2,
+        "CA bundle . is a folder; give the PEM file of the CA",
+    ),
+    Case(
+        "CA bundle is not a certificate",
+        ["check", "--url", URL, "--ca-bundle", "ca.pem"],
+        4,
+        "the CA bundle ca.pem holds no certificate TLS can use",
+        setup=write("ca.pem", "not a certificate\n"),
+    ),
+    Case(
+        "SSL_CERT_FILE is not a certificate",
+        ["sync", "--url", URL],
+        4,
+        "holds no certificate TLS can use",
+        env={"SSL_CERT_FILE": "ca.pem"},
+        setup=write("ca.pem", "-----BEGIN CERTIFICATE-----\nxx\n-----END CERTIFICATE-----\n"),
+    ),
+    Case(
+        "per-console CA bundle missing",
+        ["sync", "--config", "c.toml"],
+        2,
+        "config file c.toml, console 1: CA bundle gone.pem does not exist",
+        setup=write(
+            "c.toml",
+            "[[console]]\nurl = 'https://a.sentinelone.net'\ntoken_env = 'S1_API_TOKEN'\n"
+            "ca_bundle = 'gone.pem'\n",
+        ),
+    ),
+    Case(
+        "a 70 kB URL",
+        ["check", "--url", "https://a" + "b" * 70_000 + ".sentinelone.net"],
+        2,
+        "the Server URL is 70,025 characters long; paste just the console address",
+    ),
+    Case(
+        "a host label over 63 characters",
+        ["check", "--url", "https://" + "a" * 64 + ".sentinelone.net"],
+        2,
+        "is not a valid host name (a name is at most 253 characters, each part between dots "
+        "at most 63)",
     ),
     Case(
         "postgres without the extra",
@@ -287,7 +491,7 @@ def test_a_token_file_readable_by_others_warns(server: SimulatorServer, tmp_path
 
 def test_an_unwritable_database_file(server: SimulatorServer, tmp_path: Path) -> None:
     db = tmp_path / "ro.db"
-    assert run(["status", "--db", str(db)], {}, tmp_path).returncode == 0
+    open_store(db).close()
     os.chmod(db, 0o400)
     os.chmod(tmp_path, 0o500)
     try:
@@ -329,6 +533,87 @@ def test_a_full_disk_keeps_the_store_intact(server: SimulatorServer, tmp_path: P
             ["sync", "--url", server.url, "--db", str(db)], {"S1_API_TOKEN": TOKEN}, tmp_path
         ).returncode
         == 0
+    )
+
+
+def test_read_commands_leave_a_missing_database_missing(tmp_path: Path) -> None:
+    for args in (["status"], ["assets"], ["findings", "--format", "csv"]):
+        p = run([*args, "--db", "nowhere/s.db"], {}, tmp_path)
+        assert p.returncode == 2, p.stderr
+    assert list(tmp_path.iterdir()) == [], "no file and no folder made"
+
+
+def test_a_disk_that_fills_during_an_export_is_one_line(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    console = Console(SimConfig(seed=82, agents=300))
+    with SimulatorServer(console) as server:
+        sync = ["sync", "--url", server.url, "--db", str(db), "--connectors", "assets"]
+        assert run(sync, {"S1_API_TOKEN": console.token}, tmp_path).returncode == 0
+    out = tmp_path / "out" / "assets.csv"
+    before = sorted(p.name for p in tmp_path.iterdir())
+
+    # A write beyond 48 KiB fails as on a full disk: room for the database's 32 KiB shared
+    # memory file, not for 300 assets as CSV.
+    def tiny_disk() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (48 * 1024, 48 * 1024))
+
+    export = ["export", "--db", str(db), "--format", "csv", "--mode", "state", "--kind", "asset"]
+    p = run([*export, "--out", str(out)], {}, tmp_path, tiny_disk)
+    assert p.returncode == 2, p.stderr
+    assert p.stderr == (
+        f"s1uvm: cannot write {out}: File too large; free space or choose another --out "
+        "(nothing half-written was kept)\n"
+    )
+    assert list(out.parent.iterdir()) == [], "no partial file left"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "out"])
+    assert run([*export, "--out", str(out)], {}, tmp_path).returncode == 0
+    assert out.read_text().startswith("asset_id,")
+
+
+def test_a_full_standard_output_is_one_line(tmp_path: Path) -> None:
+    from tests.store.rows import asset
+
+    store = open_store(tmp_path / "s.db")
+    try:
+        run_id = store.start_run("c1", "assets", "full")
+        store.write_page(run_id, "c1", "assets", assets=[asset(f"{i:019d}") for i in range(50)])
+    finally:
+        store.close()
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("S1_", "S1UVM_"))}
+    export = ["export", "--db", str(tmp_path / "s.db"), "--format", "jsonl", "--mode", "state"]
+    with open("/dev/full", "w") as stdout:
+        p = subprocess.run(
+            [sys.executable, "-m", "s1uvm", *export],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=full,
+            timeout=60,
+            check=False,
+        )
+    assert p.returncode == 2
+    assert p.stderr == (
+        "s1uvm: cannot write standard output: No space left on device; free space or choose "
+        "another --out (nothing half-written was kept)\n"
+    )
+
+
+def test_damage_in_the_middle_of_the_database_is_reported_as_damage(
+    server: SimulatorServer, tmp_path: Path
+) -> None:
+    db = tmp_path / "s.db"
+    sync = ["sync", "--url", server.url, "--db", str(db)]
+    assert run(sync, {"S1_API_TOKEN": TOKEN}, tmp_path).returncode == 0
+    data = bytearray(db.read_bytes())
+    start = len(data) // 2 // 4096 * 4096  # pages in the middle: opening reads none of them
+    data[start:] = b"\xff" * (len(data) - start)
+    db.write_bytes(bytes(data))
+    p = run(["findings", "--db", str(db)], {}, tmp_path)
+    assert p.returncode == 2, p.stderr
+    assert p.stderr == (
+        "s1uvm: the database is damaged (database disk image is malformed); restore it from "
+        "a backup, or move it aside and sync again into a new one\n"
     )
 
 

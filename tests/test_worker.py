@@ -293,3 +293,24 @@ def test_a_worker_survives_its_database_connections_being_cut(tmp_path: Path) ->
             assert "reconnecting" in err
         finally:
             fleet.close()
+
+
+def test_a_worker_restarted_with_a_new_every_reschedules(tmp_path: Path) -> None:
+    target = str(tmp_path / "s.db")
+    fleet = Fleet(tmp_path, target, [Console(SimConfig(seed=10, agents=20))])
+    try:
+        daily = fleet.worker("daily", "--every", "1d", "--once")
+        _, err = daily.communicate(timeout=120)
+        assert daily.returncode == 0, err
+        assert "stopped after 1 console run(s)" in err
+        first = consoles_row(target)["c0"]
+        # Under the daily schedule c0 is due tomorrow; restarted with --every 1s it is due a
+        # second after that run finished, so a worker started now (--once) runs it again.
+        time.sleep(1.2)
+        hourly = fleet.worker("often", "--every", "1s", "--once")
+        _, err = hourly.communicate(timeout=120)
+        assert hourly.returncode == 0, err
+        assert "stopped after 1 console run(s)" in err
+        assert consoles_row(target)["c0"]["last_finished_at"] > first["last_finished_at"]
+    finally:
+        fleet.close()

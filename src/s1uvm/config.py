@@ -18,6 +18,7 @@ from s1uvm._errors import UsageError
 from s1uvm.connectors import ORDER
 from s1uvm.s1 import ApiToken, RetryPolicy, S1Client, TokenError
 
+MAX_URL = 2048  # far beyond any console address; longer is a paste gone wrong
 S1_HOST_SUFFIXES = (".sentinelone.net", ".s1gov.net")
 NOT_AN_API_HOST = {"console.sentinelone.net", "sentinelone.net", "www.sentinelone.net", "s1gov.net"}
 
@@ -87,6 +88,11 @@ def normalise_url(text: str | None) -> str:
             "https://usea1-partners.sentinelone.net"
         )
     raw = text.strip()
+    if len(raw) > MAX_URL:
+        raise ConfigError(
+            f"the Server URL is {len(raw):,} characters long; paste just the console "
+            "address, e.g. https://usea1-partners.sentinelone.net"
+        )
     if any(c.isspace() for c in raw):
         raise ConfigError(f"the Server URL {raw!r} contains spaces; paste just the console address")
     if "://" not in raw:
@@ -111,6 +117,11 @@ def normalise_url(text: str | None) -> str:
             f"the Server URL host {host!r} has non-ASCII characters; use the "
             "console's address as SentinelOne shows it"
         )
+    if len(host) > 253 or any(len(label) > 63 for label in host.split(".")):
+        raise ConfigError(
+            f"the Server URL host {host[:60]!r}… is not a valid host name (a name is at most "
+            "253 characters, each part between dots at most 63); paste the console's address"
+        )
     if host in NOT_AN_API_HOST:
         raise ConfigError(
             f"{host} is SentinelOne's login portal, not your console; use your "
@@ -126,18 +137,58 @@ def normalise_url(text: str | None) -> str:
     return f"{parts.scheme}://{netloc}"
 
 
+# A token is about 80 characters; a file far larger than that is not a token file (and
+# reading one like /dev/zero whole would never end).
+MAX_TOKEN_FILE = 64 * 1024
+
+
 def read_token_file(path: str | os.PathLike[str], warnings: list[str]) -> ApiToken:
     p = Path(path).expanduser()
     try:
-        mode = p.stat().st_mode
-        text = p.read_text(encoding="utf-8")
+        # Non-blocking: opening a FIFO nobody writes to would otherwise wait forever.
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
     except FileNotFoundError:
         raise ConfigError(f"token file {p} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read token file {p}: {getattr(exc, 'strerror', exc)}") from None
-    if mode & (stat.S_IRGRP | stat.S_IROTH):
+    except OSError as exc:
+        raise ConfigError(f"cannot read token file {p}: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(
+                f"token file {p} is not a regular file (a folder, device or pipe); "
+                "put the token alone in a file"
+            )
+        data = os.read(fd, MAX_TOKEN_FILE + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read token file {p}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_TOKEN_FILE:
+        raise ConfigError(
+            f"token file {p} is larger than {MAX_TOKEN_FILE // 1024} KiB; it should hold "
+            "only the API token"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"cannot read token file {p}: it is not UTF-8 text") from None
+    if info.st_mode & (stat.S_IRGRP | stat.S_IROTH):
         warnings.append(f"token file {p} is readable by other users; chmod 600 {p}")
     return _token(text, f"token file {p}")
+
+
+def check_ca_bundle(value: str, what: str) -> None:
+    """A CA bundle path that names a readable file (whether it holds certificates is for
+    TLS to say, when the client loads it: exit code 4)."""
+    p = Path(value).expanduser()
+    if p.is_dir():
+        raise ConfigError(f"{what} {value} is a folder; give the PEM file of the CA")
+    if not p.exists():
+        raise ConfigError(f"{what} {value} does not exist")
+    if not p.is_file():
+        raise ConfigError(f"{what} {value} is not a regular file; give the PEM file of the CA")
+    if not os.access(p, os.R_OK):
+        raise ConfigError(f"{what} {value} is not readable by this user")
 
 
 def _token(text: str, where: str) -> ApiToken:
@@ -190,7 +241,45 @@ def _load_file(path: Path) -> dict[str, Any]:
             f"config file {path}: unknown key(s) {', '.join(sorted(unknown))}; "
             f"known: {', '.join(sorted(_TOP_KEYS))}"
         )
+    _check_types(data, path)
     return data
+
+
+# Keys whose value must be text: a number or a list there (``db = 5``, ``url = [..]``) would
+# otherwise be used as a file named "5" or fail deep inside with an internal error.
+_TEXT_KEYS = ("db", "ca_bundle")
+_CONSOLE_TEXT_KEYS = ("name", "url", "token_file", "token_env", "ca_bundle")
+
+
+def _check_types(data: dict[str, Any], path: Path) -> None:
+    for key in _TEXT_KEYS:
+        if key in data and not isinstance(data[key], str):
+            raise ConfigError(
+                f"config file {path}: {key} must be a quoted string, not {_kind(data[key])} "
+                f'(e.g. {key} = "...")'
+            )
+    consoles = data.get("console", [])
+    if not isinstance(consoles, list) or not all(isinstance(c, dict) for c in consoles):
+        raise ConfigError(f"config file {path}: use [[console]] tables")
+    for i, item in enumerate(consoles, 1):
+        for key in _CONSOLE_TEXT_KEYS:
+            if key in item and not isinstance(item[key], str):
+                raise ConfigError(
+                    f"config file {path}, console {i}: {key} must be a quoted string, not "
+                    f'{_kind(item[key])} (e.g. {key} = "...")'
+                )
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
 
 
 def _scope_ids(item: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
@@ -242,8 +331,8 @@ def load(
     if config_path:
         file_data = _load_file(Path(config_path).expanduser())
     ca = ca_bundle or env.get("SSL_CERT_FILE") or file_data.get("ca_bundle")
-    if ca is not None and not Path(str(ca)).expanduser().is_file():
-        raise ConfigError(f"CA bundle {ca} does not exist")
+    if ca is not None:
+        check_ca_bundle(str(ca), "CA bundle")
     database = db or env.get("S1UVM_DB") or file_data.get("db") or default_db()
     chosen = _connectors(connectors, "--connectors") if connectors else None
     consoles: list[ConsoleConfig] = []
@@ -302,6 +391,8 @@ def load(
                 _connectors(item["connectors"], where) if "connectors" in item else ORDER
             )
             item_ca = item.get("ca_bundle") or ca
+            if item.get("ca_bundle"):
+                check_ca_bundle(item["ca_bundle"], f"{where}: CA bundle")
             sites = _scope_ids(item, "site_ids", where)
             accounts = _scope_ids(item, "account_ids", where)
             if sites and accounts:

@@ -64,6 +64,7 @@ class Worker:
         names = sorted(self.consoles)
         try:
             store.leases.register([(c.name, c.url) for c in self.consoles.values()])
+            store.leases.reschedule(names, opts.every, RETRY_FAILED_S)
             while not self._stop.is_set():
                 try:
                     if self._once(store, names):

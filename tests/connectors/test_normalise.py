@@ -84,5 +84,22 @@ def test_scores_arrive_as_strings() -> None:
     assert n.number("7.00") == 7.0
     assert n.number(9.8) == 9.8
     assert n.number("n/a") is None
-    assert n.number("nan") is None
     assert n.number(True) is None
+    assert n.number("-5") == -5.0
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "1e309", "-1e309", "inf", "Infinity"])
+def test_a_number_that_is_not_finite_rejects_its_record(value: str) -> None:
+    with pytest.raises(n.Malformed, match="a number is not finite"):
+        n.number(value)
+
+
+@pytest.mark.parametrize(("value", "score"), [("0", 0.0), ("10.0", 10.0), (9.8, 9.8), (None, None)])
+def test_cvss_scores_within_0_to_10(value: object, score: float | None) -> None:
+    assert n.cvss(value) == score
+
+
+@pytest.mark.parametrize("value", ["-5", 10.01, "11", -0.1])
+def test_a_cvss_score_outside_0_to_10_rejects_its_record(value: object) -> None:
+    with pytest.raises(n.Malformed, match="a CVSS score is outside 0-10"):
+        n.cvss(value)

@@ -16,7 +16,16 @@ from typing import Any
 
 import click
 
+from s1uvm._text import csv_cell, terminal
 from s1uvm.check import Report, check, expiry_warning
+from s1uvm.cli._values import (
+    FINDING_KINDS,
+    LIFECYCLES,
+    SEVERITIES,
+    STATES,
+    existing_database,
+    one_of,
+)
 from s1uvm.cli.common import (
     EXIT_AUTH,
     EXIT_INTERRUPTED,
@@ -36,9 +45,9 @@ MARK = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
 
 
 def print_report(report: Report) -> None:
-    click.echo(f"{report.console}  {report.url}")
+    click.echo(terminal(f"{report.console}  {report.url}"))
     for item in report.items:
-        click.echo(f"  [{MARK[item.status]}] {item.what}: {item.detail}")
+        click.echo(f"  [{MARK[item.status]}] {terminal(item.what)}: {terminal(item.detail)}")
 
 
 @click.command("check")
@@ -78,7 +87,7 @@ def summary_line(r: RunResult) -> str:
     )
     if r.error:
         text += f"; {r.error}"
-    return text
+    return terminal(text)
 
 
 def sync_consoles(
@@ -110,7 +119,7 @@ def sync_consoles(
             with console.client() as client:
                 rescoped, warning = establish(store, console, client, rescope=rescope)
                 if warning:
-                    click.echo(f"s1uvm: warning: {console.name}: {warning}", err=True)
+                    click.echo(terminal(f"s1uvm: warning: {console.name}: {warning}"), err=True)
                 with holding(
                     lambda: _open(db),
                     console.name,
@@ -126,8 +135,10 @@ def sync_consoles(
                             console.name, site_ids(client, console.scope)
                         )
                         click.echo(
-                            f"{console.name}: scope changed; {gone:,} findings outside it "
-                            "archived as out of scope",
+                            terminal(
+                                f"{console.name}: scope changed; {gone:,} findings outside it "
+                                "archived as out of scope"
+                            ),
                             err=quiet,
                         )
                     with progress_for(quiet) as progress:
@@ -155,7 +166,10 @@ def sync_consoles(
 
 def _waiting(name: str, holder: Holder) -> None:
     since = f" at {holder.since[:19]}Z" if holder.since else ""
-    click.echo(f"s1uvm: waiting for the sync of {name} started by {holder.owner}{since}", err=True)
+    click.echo(
+        terminal(f"s1uvm: waiting for the sync of {name} started by {holder.owner}{since}"),
+        err=True,
+    )
 
 
 def _outcome(results: list[RunResult]) -> str:
@@ -255,7 +269,7 @@ def sync_cmd(
 def status_cmd(as_json: bool, **opts: Any) -> None:
     """Last run, outcome, counts and checkpoint per connector; where the database is."""
     cfg = settings(opts, need_console=False)
-    store = _open(cfg.db)
+    store = _open(existing_database(cfg.db))
     try:
         runs = store.last_runs()
         for run in runs:
@@ -273,7 +287,7 @@ def status_cmd(as_json: bool, **opts: Any) -> None:
         report = {"database": location, "consoles": consoles, "runs": runs, "counts": counts}
         click.echo(json.dumps(report, default=str, indent=2))
         return
-    click.echo(f"database: {location}")
+    click.echo(terminal(f"database: {location}"))
     now = datetime.now(UTC)
     for c in consoles:
         expiry = c.get("token_expires_at")
@@ -281,20 +295,24 @@ def status_cmd(as_json: bool, **opts: Any) -> None:
             f"token valid until {expiry[:10]}" if expiry else "token expiry unknown"
         )
         click.echo(
-            f"console {c['console']}: {c['url']} (scope {c.get('scope') or '?'}, "
-            f"role {c.get('role') or '?'}); {note}; {_schedule(c)}"
+            terminal(
+                f"console {c['console']}: {c['url']} (scope {c.get('scope') or '?'}, "
+                f"role {c.get('role') or '?'}); {note}; {_schedule(c)}"
+            )
         )
     if not runs:
         click.echo("no sync has run yet: s1uvm sync --url ... (see s1uvm check)")
     for r in runs:
         click.echo(
-            f"{r.get('console')}/{r.get('connector')}: {r.get('outcome')} "
-            f"({r.get('mode')}), started {r.get('started_at')}, finished "
-            f"{r.get('finished_at')}, {r.get('records') or 0} records"
-            + _lifecycle_counts(r.get("counts") or {})
-            + (", complete snapshot" if r.get("complete_snapshot") else "")
-            + (f"; error: {r.get('error')}" if r.get("error") else "")
-            + (f"; checkpoint {json.dumps(r.get('checkpoint'))}" if r.get("checkpoint") else "")
+            terminal(
+                f"{r.get('console')}/{r.get('connector')}: {r.get('outcome')} "
+                f"({r.get('mode')}), started {r.get('started_at')}, finished "
+                f"{r.get('finished_at')}, {r.get('records') or 0} records"
+                + _lifecycle_counts(r.get("counts") or {})
+                + (", complete snapshot" if r.get("complete_snapshot") else "")
+                + (f"; error: {r.get('error')}" if r.get("error") else "")
+                + (f"; checkpoint {json.dumps(r.get('checkpoint'))}" if r.get("checkpoint") else "")
+            )
         )
     click.echo("counts: " + json.dumps(counts, default=str))
 
@@ -351,8 +369,12 @@ FINDING_COLUMNS = (
 )
 
 
-def emit(rows: Iterator[dict[str, Any]], fmt: str, columns: tuple[str, ...]) -> int:
-    """Stream rows to stdout as a table, JSON array or CSV; returns how many."""
+def emit(
+    rows: Iterator[dict[str, Any]], fmt: str, columns: tuple[str, ...], csv_raw: bool = False
+) -> int:
+    """Stream rows to stdout as a table, JSON array or CSV; returns how many. Table cells have
+    their control characters escaped, CSV cells that a spreadsheet would run as a formula are
+    neutralised unless ``csv_raw`` (``_text``); JSON escapes control characters itself."""
     n = 0
     out = sys.stdout
     if fmt == "json":
@@ -368,12 +390,15 @@ def emit(rows: Iterator[dict[str, Any]], fmt: str, columns: tuple[str, ...]) -> 
             if writer is None:
                 writer = csv.DictWriter(out, fieldnames=list(row), extrasaction="ignore")
                 writer.writeheader()
-            writer.writerow({k: _cell(v) for k, v in row.items()})
+            cell = _cell if csv_raw else _safe_cell
+            writer.writerow({k: cell(v) for k, v in row.items()})
             n += 1
         return n
     out.write("  ".join(f"{c:<16}" for c in columns).rstrip() + "\n")
     for row in rows:
-        out.write("  ".join(f"{_cell(row.get(c))[:40]:<16}" for c in columns).rstrip() + "\n")
+        out.write(
+            "  ".join(f"{terminal(_cell(row.get(c)))[:40]:<16}" for c in columns).rstrip() + "\n"
+        )
         n += 1
     return n
 
@@ -386,6 +411,10 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _safe_cell(value: Any) -> Any:
+    return csv_cell(_cell(value))
+
+
 def _output_options(func: Any) -> Any:
     for decorate in reversed(
         [
@@ -393,13 +422,18 @@ def _output_options(func: Any) -> Any:
             click.option(
                 "--console", "console_filter", metavar="NAME", help="Only this console's."
             ),
-            click.option("--limit", type=int, help="At most this many rows."),
+            click.option("--limit", type=click.IntRange(min=0), help="At most this many rows."),
             click.option(
                 "--format",
                 "fmt",
                 type=click.Choice(["table", "json", "csv"]),
                 default="table",
                 show_default=True,
+            ),
+            click.option(
+                "--csv-raw",
+                is_flag=True,
+                help="CSV cells exactly as stored: no ' before a leading = + - @ (see README).",
             ),
         ]
     ):
@@ -409,7 +443,7 @@ def _output_options(func: Any) -> Any:
 
 @click.command("assets")
 @db_options
-@click.option("--state", metavar="LIST", help="Lifecycle: active,inactive,retired")
+@click.option("--state", metavar="LIST", help="Lifecycle: active,inactive,retired,superseded")
 @_output_options
 @guarded
 def assets_cmd(
@@ -418,14 +452,16 @@ def assets_cmd(
     console_filter: str | None,
     limit: int | None,
     fmt: str,
+    csv_raw: bool,
     **opts: Any,
 ) -> None:
     """List assets (endpoints) with their lifecycle."""
+    state = one_of("--state", state, LIFECYCLES)
     cfg = settings(opts, need_console=False)
-    store = _open(cfg.db)
+    store = _open(existing_database(cfg.db))
     try:
         rows = store.query_assets(console=console_filter, host=host, lifecycle=state, limit=limit)
-        emit(rows, fmt, ASSET_COLUMNS)
+        emit(rows, fmt, ASSET_COLUMNS, csv_raw)
     finally:
         store.close()
 
@@ -447,11 +483,15 @@ def findings_cmd(
     console_filter: str | None,
     limit: int | None,
     fmt: str,
+    csv_raw: bool,
     **opts: Any,
 ) -> None:
     """List findings (vulnerabilities and threats) joined to their endpoints."""
+    kind_filter = one_of("--kind", kind_filter, FINDING_KINDS)
+    state = one_of("--state", state, STATES)
+    severity = one_of("--severity", severity, SEVERITIES)
     cfg = settings(opts, need_console=False)
-    store = _open(cfg.db)
+    store = _open(existing_database(cfg.db))
     try:
         rows = store.query_findings(
             kind=kind_filter,
@@ -462,7 +502,7 @@ def findings_cmd(
             console=console_filter,
             limit=limit,
         )
-        emit(rows, fmt, FINDING_COLUMNS)
+        emit(rows, fmt, FINDING_COLUMNS, csv_raw)
     finally:
         store.close()
 

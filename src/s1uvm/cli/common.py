@@ -24,6 +24,7 @@ from s1uvm._errors import (
     EXIT_USAGE,
     Error,
 )
+from s1uvm._text import terminal
 from s1uvm.config import Settings, load
 from s1uvm.s1 import (
     AuthenticationError,
@@ -42,7 +43,7 @@ def exit_code_for(error: BaseException | None) -> int:
 
 
 def fail(message: str, code: int) -> NoReturn:
-    click.echo(f"s1uvm: {message}", err=True)
+    click.echo(terminal(f"s1uvm: {message}"), err=True)
     sys.exit(code)
 
 
@@ -124,8 +125,16 @@ def settings(
         console=opts.get("console_name"),
     )
     for warning in loaded.warnings:
-        click.echo(f"s1uvm: warning: {warning}", err=True)
+        click.echo(terminal(f"s1uvm: warning: {warning}"), err=True)
     return loaded
+
+
+class _Neutral(logging.Formatter):
+    """A log line's message with control characters escaped (a traceback, in --debug, keeps
+    its own lines)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return terminal(super().formatMessage(record))
 
 
 def guarded(func: F) -> F:
@@ -146,6 +155,12 @@ def guarded(func: F) -> F:
             logging.basicConfig(
                 level=logging.WARNING, stream=sys.stderr, format="s1uvm: %(message)s"
             )
+        for handler in logging.getLogger().handlers:
+            # Log lines quote what consoles sent (error details, cursors): no instructions
+            # for the terminal among them.
+            formatter = handler.formatter
+            if type(handler) is logging.StreamHandler and type(formatter) is logging.Formatter:
+                handler.setFormatter(_Neutral(formatter._fmt))
         try:
             return func(*args, **kwargs)
         except Error as exc:
@@ -155,6 +170,13 @@ def guarded(func: F) -> F:
         except sqlite3.Error as exc:
             if debug:
                 raise
+            if getattr(exc, "sqlite_errorname", "") in ("SQLITE_CORRUPT", "SQLITE_NOTADB"):
+                # Damage found mid-file by a query, not at opening: no disk space helps.
+                fail(
+                    f"the database is damaged ({exc}); restore it from a backup, or move it "
+                    "aside and sync again into a new one",
+                    EXIT_USAGE,
+                )
             # A full disk, a read-only file, I/O trouble: the page in flight was rolled back.
             fail(
                 f"the database could not be written ({exc}); free disk space or fix --db, "

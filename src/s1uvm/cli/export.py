@@ -7,12 +7,38 @@ import os
 import signal
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import click
 
+from s1uvm.cli._values import (
+    FINDING_KINDS,
+    LIFECYCLES,
+    SEVERITIES,
+    STATES,
+    existing_database,
+    one_of,
+)
 from s1uvm.cli.common import EXIT_SYNC, EXIT_USAGE, db_options, fail, guarded, settings
 from s1uvm.export import FORMATS, MODES, ExportBusy, ExportError, export
+
+
+def check_out(out: str) -> None:
+    """Refuse an ``--out`` that cannot become the file, before anything is read."""
+    path = Path(out).expanduser()
+    if path.is_dir():
+        fail(
+            f"--out {out} is a folder; give a file name in it, e.g. {path / 'out.csv'}", EXIT_USAGE
+        )
+    parent = path.parent
+    for folder in (parent, *parent.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                fail(f"--out {out}: {folder} is a file, not a folder", EXIT_USAGE)
+            if not os.access(folder, os.W_OK | os.X_OK):
+                fail(f"--out {out}: the folder {folder} is not writable by this user", EXIT_USAGE)
+            return
 
 
 @click.command("export")
@@ -46,6 +72,11 @@ from s1uvm.export import FORMATS, MODES, ExportBusy, ExportError, export
     is_flag=True,
     help="Exit 1 at once when another export is using the bookmark, instead of waiting.",
 )
+@click.option(
+    "--csv-raw",
+    is_flag=True,
+    help="CSV cells exactly as stored: no ' before a leading = + - @ (see README).",
+)
 @guarded
 def export_cmd(
     fmt: str,
@@ -57,6 +88,7 @@ def export_cmd(
     since: str | None,
     bookmark: str | None,
     no_wait: bool,
+    csv_raw: bool,
     **opts: Any,
 ) -> None:
     """Export findings and assets as OCSF 1.8.0, JSON Lines, CSV or Parquet."""
@@ -68,8 +100,13 @@ def export_cmd(
         since_ts = timestamp(since)
         if since_ts is None:
             fail(f"--since {since!r} is not an ISO-8601 timestamp", EXIT_USAGE)
+    kind = one_of("--kind", kind, (*FINDING_KINDS, "asset"))
+    state = one_of("--state", state, dict.fromkeys((*STATES, *LIFECYCLES)))
+    severity = one_of("--severity", severity, SEVERITIES)
+    if out != "-":
+        check_out(out)
     cfg = settings(opts, need_console=False)
-    store = open_store(cfg.db)
+    store = open_store(existing_database(cfg.db))
     with _terminated_as_interrupt():
         try:
             result = export(
@@ -82,6 +119,7 @@ def export_cmd(
                 severity=severity,
                 since=since_ts,
                 bookmark=bookmark,
+                csv_raw=csv_raw,
                 wait=not no_wait,
                 on_wait=lambda name: click.echo(
                     f"s1uvm: waiting for another export using bookmark {name!r} to finish…",
@@ -92,6 +130,17 @@ def export_cmd(
             fail(str(exc), EXIT_USAGE)
         except ExportBusy as exc:
             fail(str(exc), EXIT_SYNC)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            # The disk filled, the folder went away or is not ours to write: nothing was kept
+            # (the file is written under a temporary name) and the bookmark did not move.
+            where = out if out != "-" else "standard output"
+            fail(
+                f"cannot write {where}: {exc.strerror or exc}; free space or choose another "
+                "--out (nothing half-written was kept)",
+                EXIT_USAGE,
+            )
         finally:
             store.close()
     if result.nothing_new:

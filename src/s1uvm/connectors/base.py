@@ -5,6 +5,7 @@ each page and at the end. Connectors know nothing of HTTP or SQL; the sync engin
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -126,10 +127,50 @@ def normalise_page(
     rejected: list[Rejected] = []
     for raw in items:
         try:
+            if bytes(raw).find(_NUL_ESCAPE) >= 0:
+                refuse_nul(raw)
             rows.append(to_row(decode(raw), raw, ctx))
-        except (msgspec.DecodeError, msgspec.ValidationError, Malformed) as exc:
+        except msgspec.DecodeError as exc:
+            # msgspec's words for a lone surrogate ("Input data was truncated") mislead.
+            reason = f"the record is not valid JSON ({exc})"
+            rejected.append(reject(ctx, connector, raw, peek_id(raw), reason))
+        except (msgspec.ValidationError, Malformed) as exc:
             rejected.append(reject(ctx, connector, raw, peek_id(raw), str(exc)))
+        except RecursionError:
+            reason = "the record is nested too deeply to be read"
+            rejected.append(reject(ctx, connector, raw, peek_id(raw), reason))
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+            # A value of a type no normaliser expected: that record alone is kept aside.
+            reason = f"the record could not be normalised ({type(exc).__name__}: {exc})"
+            rejected.append(reject(ctx, connector, raw, peek_id(raw), reason[:300]))
     return rows, rejected
+
+
+_NUL_ESCAPE = b"\\u0000"
+_LEADING_ID = re.compile(rb'\s*\{\s*"id"\s*:\s*"?(\d{1,40})"?\s*[,}]')
+
+
+def refuse_nul(raw: msgspec.Raw) -> None:
+    """A NUL in any string of the record rejects it, on every backend alike: PostgreSQL can
+    hold NUL neither in text nor in jsonb, and a NUL in a name or path is never data. (The
+    bytes matched may be an escaped backslash followed by "u0000": decoded, that holds none.)"""
+    if _holds_nul(msgspec.json.decode(raw)):
+        raise Malformed("a text field holds a NUL character")
+
+
+def _holds_nul(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def bookmark_checkpoint(
@@ -147,8 +188,10 @@ def peek_id(raw: msgspec.Raw) -> Any:
     """The ``id`` of a record that would not decode, if it has one, for the rejection."""
     try:
         obj = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        return None
+    except (msgspec.DecodeError, RecursionError):
+        # Unreadable as a whole: an id at the head of the record still says which it was.
+        found = _LEADING_ID.match(bytes(raw)[:200])
+        return found.group(1).decode() if found else None
     return obj.get("id") if isinstance(obj, dict) else None
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import html
+import math
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -132,14 +133,26 @@ def mac(value: Any) -> str | None:
 
 
 def number(value: Any) -> float | None:
-    """CVSS scores arrive as strings ("7.00")."""
+    """CVSS scores arrive as strings ("7.00"). Absent or not a number at all: None. A number
+    that is not finite ("1e309", "NaN", "inf") is refused: it must never reach the database,
+    where PostgreSQL stores infinity and then refuses it back."""
     if isinstance(value, bool) or value is None:
         return None
     try:
         out = float(value)
     except (TypeError, ValueError):
         return None
-    return out if out == out else None  # NaN is not a score
+    if not math.isfinite(out):
+        raise Malformed(f"a number is not finite: {str(value)[:40]!r}")
+    return out
+
+
+def cvss(value: Any) -> float | None:
+    """A CVSS score: a number from 0 to 10, or None when absent."""
+    out = number(value)
+    if out is not None and not 0.0 <= out <= 10.0:
+        raise Malformed(f"a CVSS score is outside 0-10: {str(value)[:40]!r}")
+    return out
 
 
 def unique(items: list[str]) -> list[str]:

@@ -55,7 +55,7 @@ def to_row(rec: RiskRecord, raw: msgspec.Raw, ctx: Context) -> FindingRow:
     name = n.decoded(rec.applicationName) or n.decoded(rec.application)
     vendor = n.decoded(rec.applicationVendor)
     version = n.text(rec.applicationVersion)
-    score = n.number(rec.baseScore)
+    score = n.cvss(rec.baseScore)
     natural = f"{cve}|{product_key(vendor, name)}"
     return FindingRow(
         finding_id=finding_key(ctx.console, agent_id, Kind.VULNERABILITY, natural),

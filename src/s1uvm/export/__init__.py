@@ -18,6 +18,7 @@ from typing import Any, Protocol, TextIO
 import msgspec
 
 from s1uvm._errors import UsageError
+from s1uvm._text import csv_cell
 from s1uvm.export import _output, _parquet, ocsf
 from s1uvm.export._output import OutputError
 from s1uvm.store import ASSET_COLUMNS, FINDING_COLUMNS
@@ -184,11 +185,13 @@ def export(
     wait: bool = True,
     on_wait: Callable[[str], None] | None = None,
     now: datetime | None = None,
+    csv_raw: bool = False,
 ) -> Result:
     """Write one export. ``out`` is ``-``, a path or a template with ``{date}``/``{time}``/
     ``{datetime}``. In changes mode the bookmark is ``bookmark`` or the default
     (``bookmark_name``); a second export of the same bookmark waits for the first (``wait``;
-    ``on_wait`` is told once, with the bookmark's name), or raises ``ExportBusy``."""
+    ``on_wait`` is told once, with the bookmark's name), or raises ``ExportBusy``. CSV cells
+    that a spreadsheet would run as formulas are neutralised unless ``csv_raw``."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     if mode not in MODES:
@@ -211,7 +214,7 @@ def export(
         raise ExportError(str(exc)) from None
     processed = int(started.timestamp() * 1000)
     result = Result(path=str(path) if path is not None else None)
-    target = _Target(fmt, kinds, mode, path, special, stdout)
+    target = _Target(fmt, kinds, mode, path, special, stdout, csv_raw)
     if mode == "state":
         result.records = target.write(_state(store, fmt, kinds, state, severity, since, processed))
         return result
@@ -283,6 +286,7 @@ class _Target:
     path: Path | None
     special: bool
     stdout: TextIO | None
+    csv_raw: bool = False
 
     def write(self, items: Iterator[dict[str, Any]]) -> int:
         if self.fmt == "parquet":
@@ -332,7 +336,10 @@ class _Target:
         writer = csv.DictWriter(target, fieldnames=list(columns), extrasaction="ignore")
         writer.writeheader()
         for item in items:
-            writer.writerow({c: _flat(item.get(c)) for c in columns})
+            if self.csv_raw:
+                writer.writerow({c: _flat(item.get(c)) for c in columns})
+            else:  # a cell a spreadsheet would run as a formula is neutralised (``_text``)
+                writer.writerow({c: csv_cell(_flat(item.get(c))) for c in columns})
             n += 1
         return n
 

@@ -4,15 +4,19 @@ It knows HTTP, the auth header, retries, rate limits, cursor pages and the wire 
 knows nothing of our model or the database.
 """
 
+from s1uvm.s1._bounds import Bounds
 from s1uvm.s1._client import API_PREFIX, S1Client, Stats
 from s1uvm.s1._errors import (
     AuthenticationError,
     Body,
+    DeadlineExceeded,
     InvalidCursor,
     MalformedResponse,
     PermissionDenied,
     RateLimited,
     RequestRejected,
+    ResponseTooLarge,
+    RunawayWalk,
     S1Error,
     ServerError,
     TLSError,
@@ -31,6 +35,8 @@ __all__ = [
     "ApiToken",
     "AuthenticationError",
     "Body",
+    "Bounds",
+    "DeadlineExceeded",
     "Fetcher",
     "InvalidCursor",
     "MalformedResponse",
@@ -39,7 +45,9 @@ __all__ = [
     "RateLimited",
     "RateLimiter",
     "RequestRejected",
+    "ResponseTooLarge",
     "RetryPolicy",
+    "RunawayWalk",
     "S1Client",
     "S1Error",
     "ServerError",

@@ -20,6 +20,7 @@ import httpx2
 import msgspec
 
 from s1uvm import __version__
+from s1uvm.s1._bounds import ACCEPT_ENCODING, BodyReader, Bounds
 from s1uvm.s1._errors import (
     Body,
     MalformedResponse,
@@ -76,6 +77,16 @@ def _tls_context(ca_bundle: str | None) -> ssl.SSLContext:
     return context
 
 
+def _verifying(ca_bundle: str | None) -> ssl.SSLContext:
+    try:
+        return _tls_context(ca_bundle)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise TLSError(
+            f"the CA bundle {ca_bundle} holds no certificate TLS can use ({_short(exc)}); "
+            "give the PEM file of the console's CA"
+        ) from None
+
+
 def _is_tls_failure(exc: BaseException) -> bool:
     seen: BaseException | None = exc
     while seen is not None:
@@ -99,8 +110,10 @@ class S1Client:
         limiter: RateLimiter | None = None,
         transport: httpx2.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        bounds: Bounds | None = None,
     ) -> None:
         self.url = url.rstrip("/")
+        self.bounds = bounds or Bounds.from_env()
         self.retry = retry or RetryPolicy()
         self.limiter = limiter or shared_limiter(token.fingerprint())
         self.stats = Stats()
@@ -111,10 +124,11 @@ class S1Client:
             headers={
                 "Authorization": f"ApiToken {token.reveal()}",
                 "Accept": "application/json",
+                "Accept-Encoding": ACCEPT_ENCODING,
                 "User-Agent": f"s1uvm/{__version__}",
             },
             timeout=httpx2.Timeout(timeout, connect=min(timeout, 15.0)),
-            verify=_tls_context(ca_bundle),
+            verify=_verifying(ca_bundle),
             follow_redirects=False,
             transport=transport,
         )
@@ -190,11 +204,12 @@ class S1Client:
     ) -> Body:
         self.stats.count("requests")
         headers = {"Content-Type": "application/json"} if json_body is not None else None
+        reader = BodyReader(self.bounds, f"{self.url}: {method} {path}", time.monotonic())
         try:
             with self._http.stream(
                 method, path, params=params, content=json_body, headers=headers
             ) as response:
-                body = _read_body(response)
+                body = _read_body(response, reader)
         except httpx2.TimeoutException as exc:
             raise TransportError(
                 f"{self.url}: no answer in time ({type(exc).__name__})", endpoint=path
@@ -235,33 +250,18 @@ class S1Client:
         raise err
 
 
-# The largest body received into a buffer sized from Content-Length: a page of 1000 threats is
-# about 5 MB; a header claiming more than this is read as it actually arrives.
-MAX_PREALLOCATED = 64 * 1024 * 1024
-
-
-def _read_body(response: httpx2.Response) -> Body:
-    """The body, received into one buffer of the size the console announced: joining the
-    received chunks afterwards would hold a page — up to several megabytes of threats or
-    agents — twice for a moment, on every request, and that peak is the sync's. An announced
-    size beyond any real page is not allocated up front on the server's word."""
-    length = response.headers.get("content-length", "")
-    plain = response.headers.get("content-encoding", "identity") == "identity"
-    if (
-        not length.isdigit()
-        or int(length) > MAX_PREALLOCATED
-        or not plain
-        or response.is_stream_consumed
-    ):
-        return response.read()  # compressed, of unknown or implausible size, or a test double
-    buffer = bytearray(int(length))
-    view = memoryview(buffer)
-    received = 0
-    for chunk in response.iter_raw():
-        view[received : received + len(chunk)] = chunk  # h11 refuses more than announced
-        received += len(chunk)
-    view.release()
-    return buffer  # msgspec decodes it in place
+def _read_body(response: httpx2.Response, reader: BodyReader) -> Body:
+    """The body, within the bounds (``_bounds``). A response built in memory by a test double
+    has been read (and decoded) already."""
+    if response.is_stream_consumed:
+        body = response.content
+        if len(body) > reader.bounds.max_body:
+            raise reader.too_large("")
+        return body
+    length = reader.announced(response.headers.get("content-length"))
+    return reader.read(
+        response.iter_raw(), response.headers.get("content-encoding", "identity"), length
+    )
 
 
 def _short(exc: BaseException) -> str:

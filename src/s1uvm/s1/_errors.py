@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from s1uvm._errors import EXIT_AUTH, EXIT_NETWORK, Error
+from s1uvm._errors import EXIT_AUTH, EXIT_NETWORK, EXIT_USAGE, Error
 
 # A response body as received: a bytearray when read into a buffer of its announced size.
 Body = bytes | bytearray
@@ -80,6 +80,29 @@ class TLSError(TransportError):
     """Certificate verification failed: never retried, never bypassed."""
 
     retryable = False
+
+
+class ResponseTooLarge(TransportError):
+    """A body larger, on the wire or decompressed, than any real page: a broken or hostile
+    console. Not retried — it would only send the same again."""
+
+    retryable = False
+
+
+class DeadlineExceeded(TransportError):
+    """A request that kept trickling past its total deadline (each read arrived in time)."""
+
+    retryable = False
+
+
+class LimitError(S1Error):
+    """A bound set through the environment that is not a positive number (a usage error)."""
+
+    exit_code: ClassVar[int] = EXIT_USAGE
+
+
+class RunawayWalk(S1Error):
+    """A cursor walk that went on far past the records the console announced."""
 
 
 class _ErrorItem(msgspec.Struct):

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from s1uvm.simulator import evolution, faults, generator, paging, query
+from s1uvm.simulator import evolution, faults, generator, hostile, paging, query
 from s1uvm.simulator.auth import TokenSpec, parse_header
 from s1uvm.simulator.endpoints import Endpoints, from_files, generated
 from s1uvm.simulator.ratelimit import RateLimiter
@@ -45,6 +45,8 @@ class Response:
     headers: list[tuple[str, str]] = field(default_factory=list)
     delay: float = 0.0  # seconds to wait before answering (latency, "slow")
     cut_at: int | None = None  # "drop": close the connection after this many body bytes
+    trickle: float = 0.0  # "slow-body": seconds between the body's bytes, sent one at a time
+    endless: bool = False  # "endless-body": after the body, padding that never ends
 
 
 @dataclass(slots=True)
@@ -66,6 +68,7 @@ class SimConfig:
     faults: str = ""
     latency_ms: float = 0.0
     slow_seconds: float = 75.0
+    trickle_seconds: float = 0.5  # "slow-body": between two bytes of a body
     vulnerabilities_licensed: bool = True
 
     def world_config(self) -> WorldConfig:
@@ -132,6 +135,7 @@ class Console:
         self.stats: dict[str, int] = {"requests": 0, "429": 0, "faults": 0}
         self._secret = paging.secret_for(self.seed)
         self._counts: dict[tuple[Any, ...], int] = {}
+        self._fresh = 0  # "fresh-cursor" cursors handed out
         self._lock = threading.RLock()
 
     # -- configuration from Python or /_sim ------------------------------------------------
@@ -232,6 +236,13 @@ class Console:
             resp.cut_at = len(resp.body) // 2
         elif fault == "slow":
             resp.delay += self.config.slow_seconds
+        elif fault == "slow-body":
+            resp.trickle = self.config.trickle_seconds
+        elif fault == "endless-body":
+            resp.endless = True
+        elif fault == "gzip-bomb" and resp.status == 200:
+            resp.body = hostile.gzip_bomb()
+            resp.headers.append(("content-encoding", "gzip"))
         resp.delay += self.config.latency_ms / 1000.0
         return resp
 
@@ -383,10 +394,21 @@ class Console:
             next_cursor = q.cursor or paging.encode(
                 self._secret, table.name, q.sort_by, q.descending, None, ""
             )
+        elif fault == "fresh-cursor":
+            # A cursor never seen before, that starts the walk over from the top: a client
+            # that trusts cursors alone follows it forever. The sort value of a "before
+            # everything" cursor is ignored, so a counter there makes each one new.
+            self._fresh += 1
+            next_cursor = paging.encode(
+                self._secret, table.name, q.sort_by, q.descending, self._fresh, ""
+            )
         pagination: dict[str, Any] = {"nextCursor": next_cursor}
         if not q.skip_count:
             pagination["totalItems"] = self._count(endpoint, scope, q)
-        data = b"[" + b",".join(table.render(r) for r in page) + b"]"
+        records = [table.render(r) for r in page]
+        if fault in faults.RECORD_KINDS and records:
+            records.insert(len(records) // 2, hostile.hostile_record(fault, records[0]))
+        data = b"[" + b",".join(records) + b"]"
         if endpoint == "sites":
             all_sites = msgspec.json.encode(
                 {"activeLicenses": self._active_agents(scope), "totalLicenses": 0}

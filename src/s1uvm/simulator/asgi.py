@@ -7,12 +7,32 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from s1uvm.simulator.api import Console, Request
+from s1uvm.simulator.api import Console, Request, Response
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+
+
+ENDLESS_CHUNK = 64 * 1024
+
+
+async def _hostile_body(response: Response, send: Send, gone: asyncio.Future[Message]) -> None:
+    if response.trickle:
+        for i in range(len(response.body)):
+            chunk = response.body[i : i + 1]
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await asyncio.sleep(response.trickle)
+            if gone.done():
+                return
+        await send({"type": "http.response.body", "body": b""})
+        return
+    await send({"type": "http.response.body", "body": response.body, "more_body": True})
+    padding = b" " * ENDLESS_CHUNK
+    while not gone.done():
+        await send({"type": "http.response.body", "body": padding, "more_body": True})
+        await asyncio.sleep(0)
 
 
 class DropConnection(Exception):
@@ -58,8 +78,17 @@ class ConsoleApp:
         if response.delay:
             await asyncio.sleep(response.delay)
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
-        headers.append((b"content-length", str(len(response.body)).encode()))
+        if not response.endless:  # without a length the body is chunked: it may never end
+            headers.append((b"content-length", str(len(response.body)).encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        if response.trickle or response.endless:
+            # Until the client goes away: the server then drops what is sent, silently.
+            gone = asyncio.ensure_future(receive())
+            try:
+                await _hostile_body(response, send, gone)
+            finally:
+                gone.cancel()
+            return
         if response.cut_at is not None:
             await send(
                 {

@@ -27,9 +27,13 @@ KINDS = (
     "repeat-cursor",
     "empty-page",
     "expire-cursor",
+    *("gzip-bomb", "endless-body", "slow-body", "fresh-cursor"),
+    *("deep-json", "surrogate", "nul", "non-finite"),
 )
 # Faults that need a page with a cursor to mean anything.
 CURSOR_KINDS = ("repeat-cursor", "empty-page", "expire-cursor")
+# Hostile records: one more record on a list page, with something no record should hold.
+RECORD_KINDS = ("deep-json", "surrogate", "nul", "non-finite")
 
 
 class FaultSpecError(ValueError):

@@ -22,6 +22,37 @@ class _CutStream(httpx2.SyncByteStream):
         raise httpx2.RemoteProtocolError("peer closed connection without sending complete body")
 
 
+class _Chunks(httpx2.SyncByteStream):
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def __iter__(self) -> Iterator[bytes]:
+        for i in range(0, len(self.body), 64 * 1024):
+            yield self.body[i : i + 64 * 1024]
+
+
+class _EndlessStream(httpx2.SyncByteStream):
+    def __init__(self, head: bytes) -> None:
+        self.head = head
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self.head
+        padding = b" " * (64 * 1024)
+        while True:
+            yield padding
+
+
+class _TrickleStream(httpx2.SyncByteStream):
+    def __init__(self, body: bytes, every: float, sleep: bool) -> None:
+        self.body, self.every, self.sleep = body, every, sleep
+
+    def __iter__(self) -> Iterator[bytes]:
+        for i in range(len(self.body)):
+            yield self.body[i : i + 1]
+            if self.sleep:
+                time.sleep(self.every)
+
+
 class ConsoleTransport(httpx2.BaseTransport):
     def __init__(self, console: Console, sleep: bool = True) -> None:
         self.console = console
@@ -49,5 +80,17 @@ class ConsoleTransport(httpx2.BaseTransport):
                 response.status,
                 headers=response.headers,
                 stream=_CutStream(response.body[: response.cut_at]),
+            )
+        if response.endless:
+            return httpx2.Response(
+                response.status, headers=response.headers, stream=_EndlessStream(response.body)
+            )
+        if response.trickle:
+            stream = _TrickleStream(response.body, response.trickle, self.sleep)
+            return httpx2.Response(response.status, headers=response.headers, stream=stream)
+        if any(k == "content-encoding" for k, _ in response.headers):
+            # As a stream: a body given as content is decoded at once (a gzip bomb whole).
+            return httpx2.Response(
+                response.status, headers=response.headers, stream=_Chunks(response.body)
             )
         return httpx2.Response(response.status, headers=response.headers, content=response.body)

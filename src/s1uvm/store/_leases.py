@@ -170,3 +170,37 @@ class Leases:
                     owner,
                 ),
             )
+
+    def reschedule(self, names: Sequence[str], every: float, retry_failed: float) -> int:
+        """Due times as this worker's ``every`` sets them, for consoles not held: a worker
+        restarted with a new interval must not keep the old one's due times (a day away when
+        the new interval is an hour). Due again ``every`` after the last run finished
+        (``retry_failed``, if sooner, after a failed one). Returns how many moved."""
+        if not names:
+            return 0
+        s = self._store
+        marks = ", ".join("?" for _ in names)
+        moved = 0
+        with s._transaction():
+            rows = s._x(
+                "SELECT console, last_finished_at, last_outcome, next_run_at FROM consoles "
+                f"WHERE console IN ({marks}) AND lease_owner IS NULL AND next_run_at IS NOT NULL",
+                tuple(names),
+            ).fetchall()
+            for name, finished, outcome, due in rows:
+                finished, due = s.dialect.ts_out(finished), s.dialect.ts_out(due)
+                if not finished or outcome == "stopped":
+                    continue  # due at once already, or never finished: nothing to move
+                wait = every if outcome == "success" else min(every, retry_failed)
+                start = datetime.strptime(str(finished), TS_FORMAT).replace(tzinfo=UTC)
+                wanted = start + timedelta(seconds=wait)
+                current = datetime.strptime(str(due), TS_FORMAT).replace(tzinfo=UTC)
+                if abs((wanted - current).total_seconds()) > 1.0:  # release's own rounding
+                    wanted_text = wanted.strftime(TS_FORMAT)
+                    s._x(
+                        "UPDATE consoles SET next_run_at = ? WHERE console = ? "
+                        "AND lease_owner IS NULL",
+                        (wanted_text, name),
+                    )
+                    moved += 1
+        return moved

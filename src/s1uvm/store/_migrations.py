@@ -29,6 +29,35 @@ def _agent_prefix_v1(console: str, agent_id: str) -> str:
     return hashlib.sha256(f"v1|{console}|{agent_id}".encode()).hexdigest()[:8]
 
 
+def _dedupe_rejected_records(conn: Connection, dialect: Dialect) -> None:
+    """Add ``raw_hash`` (sha256 of the raw text, hex), keep the newest copy of each reject,
+    and make the key unique. The hash is spelled here, not imported: a migration must mean
+    the same whatever later code does (the write path computes the same one)."""
+    columns = conn.execute("SELECT * FROM rejected_records LIMIT 0").description
+    if "raw_hash" not in {str(c[0]) for c in columns}:  # rerun over a database that has it
+        conn.execute(dialect.ddl("ALTER TABLE rejected_records ADD COLUMN raw_hash {text}"))
+    rows = conn.execute(
+        "SELECT id, console, connector, raw FROM rejected_records ORDER BY id DESC"
+    ).fetchall()
+    seen: set[tuple[str, str, str]] = set()
+    hashes: list[tuple[str, int]] = []
+    older: list[tuple[int]] = []
+    for rid, console, connector, raw in rows:
+        digest = hashlib.sha256(str(raw or "").encode("utf-8", "surrogatepass")).hexdigest()
+        key = (str(console), str(connector), digest)
+        if key in seen:
+            older.append((int(rid),))
+        else:
+            seen.add(key)
+            hashes.append((digest, int(rid)))
+    conn.executemany(dialect.sql("DELETE FROM rejected_records WHERE id = ?"), older)
+    conn.executemany(dialect.sql("UPDATE rejected_records SET raw_hash = ? WHERE id = ?"), hashes)
+    conn.execute(
+        "CREATE UNIQUE INDEX IF NOT EXISTS rejected_records_once ON rejected_records "
+        "(console, connector, raw_hash)"
+    )
+
+
 def _cluster_finding_ids(conn: Connection, dialect: Dialect) -> None:
     """Finding ids of the first form (32 digits of the finding's hash) become the current
     form (``model.finding_key``): the source agent's 8 digits, then the first 24 of the old
@@ -266,6 +295,11 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
     (
         # An exact change feed on both backends, whatever order writers commit in.
         _feed_positions,
+    ),
+    (
+        # A rejected record is kept once, however many runs meet it again: keyed by a hash
+        # of its raw text, each console and connector apart.
+        _dedupe_rejected_records,
     ),
 )
 

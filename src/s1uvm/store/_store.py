@@ -31,6 +31,7 @@ from s1uvm.store._dialect import SQLITE, TS_FORMAT, Connection, Dialect, json_te
 from s1uvm.store._feed import Feed
 from s1uvm.store._leases import Leases, default_owner
 from s1uvm.store._migrations import migrate
+from s1uvm.store._rejects import write_rejected
 
 
 class PageResult(msgspec.Struct):
@@ -421,24 +422,7 @@ class Store:
             if findings:
                 self._write_findings(run_id, console, findings, now, result)
             if rejected:
-                self.conn.executemany(
-                    self.dialect.sql(
-                        "INSERT INTO rejected_records (run_id, console, connector, source_id, "
-                        "reason, raw, at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                    ),
-                    [
-                        (
-                            run_id,
-                            r.console,
-                            r.connector,
-                            r.source_id,
-                            r.reason,
-                            raw_text(r.raw),
-                            now,
-                        )
-                        for r in rejected
-                    ],
-                )
+                write_rejected(self.conn, self.dialect, run_id, rejected, now)
             if checkpoint is not None:
                 self.conn.execute(
                     self._checkpoint_upsert,
