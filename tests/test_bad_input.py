@@ -146,6 +146,19 @@ CASES = [
         "rejected the API token",
         env={"S1_API_TOKEN": "revoked-token-0123456789"},
     ),
+    Case(
+        "sync --all without a config file",
+        ["sync", "--all"],
+        2,
+        "--all syncs every [[console]] of a config file",
+        env={"S1_URL": URL},
+    ),
+    Case(
+        "sync --all with --url",
+        ["sync", "--all", "--url", URL],
+        2,
+        "leave out --url",
+    ),
     Case("token as a flag", ["check", "--url", URL, "--token", TOKEN], 2, "No such option"),
     Case(
         "missing token file", ["check", "--url", URL, "--token-file", "nope"], 2, "does not exist"
@@ -686,3 +699,36 @@ def test_malformed_records_are_rejected_and_the_rest_stored(tmp_path: Path) -> N
         r[0] for r in sqlite3.connect(db).execute("SELECT source_id FROM findings")
     }
     assert "rejected" in p.stdout
+
+
+def test_an_expired_token_is_said_once_not_once_per_connector(
+    server: SimulatorServer, tmp_path: Path
+) -> None:
+    p = run(
+        ["sync", "--url", server.url],
+        {"S1_API_TOKEN": "expired-token-0123456789", "S1UVM_DB": str(tmp_path / "s.db")},
+        tmp_path,
+    )
+    assert p.returncode == 3, p.stderr
+    assert p.stdout == ""
+    (line,) = p.stderr.splitlines()
+    assert "rejected the API token" in line and "failed ()" not in line
+
+
+def test_sync_all_syncs_the_config_files_consoles_not_the_environments(
+    server: SimulatorServer, tmp_path: Path
+) -> None:
+    (tmp_path / "tok").write_text(TOKEN)
+    (tmp_path / "tok").chmod(0o600)
+    (tmp_path / "c.toml").write_text(
+        f'[[console]]\nname = "from-file"\nurl = "{server.url}"\ntoken_file = "tok"\n'
+        'connectors = ["threats"]\n'
+    )
+    env = {
+        "S1_URL": "https://elsewhere.sentinelone.net",
+        "S1UVM_DB": str(tmp_path / "s.db"),
+        "S1UVM_CONFIG": str(tmp_path / "c.toml"),
+    }
+    p = run(["sync", "--all"], env, tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("from-file/threats: success")

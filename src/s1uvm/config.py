@@ -321,9 +321,11 @@ def load(
     prompt: Callable[[], str] | None = None,
     need_console: bool = True,
     console: str | None = None,
+    all_consoles: bool = False,
 ) -> Settings:
     """Settings with the documented precedence. ``prompt`` asks for the token on a terminal
-    when nothing else provides one (never echoed)."""
+    when nothing else provides one (never echoed). ``all_consoles``: every console of the
+    config file, which must be given and list some; ``S1_URL`` is then not looked at."""
     env = os.environ if env is None else env
     warnings: list[str] = []
     file_data: dict[str, Any] = {}
@@ -336,7 +338,15 @@ def load(
     database = db or env.get("S1UVM_DB") or file_data.get("db") or default_db()
     chosen = _connectors(connectors, "--connectors") if connectors else None
     consoles: list[ConsoleConfig] = []
-    flag_url = url or env.get("S1_URL")
+    if all_consoles:
+        if url:
+            raise ConfigError("--all syncs the consoles of the config file; leave out --url")
+        if not config_path or not file_data.get("console"):
+            raise ConfigError(
+                "--all syncs every [[console]] of a config file: give --config PATH "
+                "(or S1UVM_CONFIG) naming a file that lists them"
+            )
+    flag_url = url or (None if all_consoles else env.get("S1_URL"))
     if flag_url or not file_data.get("console"):
         if not need_console and not flag_url:
             return Settings((), str(database), tuple(warnings))

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from s1uvm.check import TokenInfo, expiry_warning, token_info
 from s1uvm.config import ConfigError, ConsoleConfig
-from s1uvm.s1 import S1Client, S1Error
+from s1uvm.s1 import AuthenticationError, S1Client, S1Error, TransportError
 
 
 class IdentityChanged(ConfigError):
@@ -83,11 +83,14 @@ def establish(
     """Check the console's identity against its record and record it (with the token's role
     and expiry, never the token). Returns whether the scope was changed on purpose
     (``rescope``, the caller archives what left it) and the token-expiry warning due now.
-    Raises ``IdentityChanged`` when the identity differs and ``rescope`` was not asked."""
+    Raises ``IdentityChanged`` when the identity differs and ``rescope`` was not asked, and
+    the console's own error when the token is refused or the console cannot be reached."""
     try:
         info = token_info(client)
+    except (AuthenticationError, TransportError):
+        raise  # nothing can be synced: the caller says so once, not once per connector
     except S1Error:
-        info = TokenInfo()  # the connectors will say what is wrong with the token
+        info = TokenInfo()  # a console that will not say who the token is
     now = of(console, info)
     row = store.console_identity(console.name)
     changed: list[str] = []

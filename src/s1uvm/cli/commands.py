@@ -38,6 +38,7 @@ from s1uvm.cli.common import (
     settings,
 )
 from s1uvm.config import ConsoleConfig
+from s1uvm.s1 import AuthenticationError, TransportError
 from s1uvm.store._leases import Holder
 from s1uvm.sync import RunResult, run_console
 
@@ -117,7 +118,21 @@ def sync_consoles(
             if stopping():
                 break
             with console.client() as client:
-                rescoped, warning = establish(store, console, client, rescope=rescope)
+                try:
+                    rescoped, warning = establish(store, console, client, rescope=rescope)
+                except (AuthenticationError, TransportError) as err:
+                    click.echo(terminal(f"s1uvm: {console.name}: {err.message}"), err=True)
+                    results += [
+                        RunResult(
+                            console.name,
+                            name,
+                            error=err.message,
+                            error_type=type(err).__name__,
+                            error_code=err.exit_code,
+                        )
+                        for name in console.connectors
+                    ]
+                    continue
                 if warning:
                     click.echo(terminal(f"s1uvm: warning: {console.name}: {warning}"), err=True)
                 with holding(
@@ -242,7 +257,7 @@ def sync_cmd(
     **opts: Any,
 ) -> None:
     """Pull the enabled connectors into the store; a summary per connector."""
-    cfg = settings(opts, connectors=connectors)
+    cfg = settings(opts, connectors=connectors, all_consoles=all_consoles)
     interrupts = _Interrupts(cfg.db)
     previous = signal.signal(signal.SIGINT, interrupts)
     try:

@@ -110,7 +110,11 @@ def _prompt() -> str:
 
 
 def settings(
-    opts: dict[str, Any], *, need_console: bool = True, connectors: str | None = None
+    opts: dict[str, Any],
+    *,
+    need_console: bool = True,
+    connectors: str | None = None,
+    all_consoles: bool = False,
 ) -> Settings:
     interactive = sys.stdin.isatty() and sys.stderr.isatty()
     loaded = load(
@@ -123,6 +127,7 @@ def settings(
         prompt=_prompt if interactive else None,
         need_console=need_console,
         console=opts.get("console_name"),
+        all_consoles=all_consoles,
     )
     for warning in loaded.warnings:
         click.echo(terminal(f"s1uvm: warning: {warning}"), err=True)
