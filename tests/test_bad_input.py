@@ -313,10 +313,10 @@ CASES = [
         setup=db_and_plain_file,
     ),
     Case(
-        "--out is a device",
+        "--out is a full device",  # written in place, never replaced: the device says it is full
         ["export", "--format", "csv", "--mode", "state", "--out", "/dev/full"],
         2,
-        "--out /dev/full is not a regular file; give a file path, or - for stdout",
+        "cannot write /dev/full: No space left on device",
         setup=make_db,
     ),
     # enumerated options

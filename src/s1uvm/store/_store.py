@@ -905,9 +905,12 @@ class Store:
 
     def _fold_superseded(self, run_id: int, console: str, now: str) -> int:
         """Findings this run saw on an agent record that, meanwhile, turned out to be
-        superseded by a re-image (the agents were synced alongside): where the current record
-        has the same finding open too, the superseded one is archived into it — one finding
-        per machine + CVE + product. Returns how many were folded."""
+        superseded by a re-image (the agents were synced alongside) are archived into the
+        current record's finding — one finding per machine + CVE + product, as the next run
+        would key them anyway, so a repeat run with nothing changed changes nothing. Where the
+        current record has no such finding yet it is made, a copy under the current record;
+        where it has one that is closed, nothing is folded now (the next snapshot says which
+        is true). Returns how many were folded."""
         rows = self._x(
             "SELECT f.finding_id, f.state, f.cve_id, f.app_vendor, f.app_name, f.first_seen_at, "
             "a.superseded_by FROM findings f JOIN assets a ON a.console = f.console "
@@ -921,11 +924,42 @@ class Store:
             for fid, _, cve, v, app, _, newer in rows
             if cve
         }
-        open_now = self._existing(
-            "SELECT finding_id FROM findings WHERE state IN ('open', 'reopened') "
-            "AND finding_id IN ({marks})",
+        known = self._existing(
+            "SELECT finding_id, state FROM findings WHERE finding_id IN ({marks})",
             (),
             sorted(set(survivors.values())),
+        )
+        missing = {fid: survivors[fid] for fid, *_ in rows if survivors.get(fid, "") not in known}
+        copy = [c for c in FINDING_WRITE if c not in ("finding_id", "agent_id", "created_at")]
+        made: set[str] = set()
+        for (fid, state, _, _, _, _, newer), survivor in (
+            (r, missing[r[0]]) for r in rows if r[0] in missing
+        ):
+            if survivor in made:  # two records of the product on the superseded agent
+                continue
+            made.add(survivor)
+            self._x(
+                f"INSERT INTO findings (finding_id, agent_id, created_at, {', '.join(copy)}) "
+                f"SELECT ?, ?, ?, {', '.join(copy)} FROM findings WHERE finding_id = ?",
+                (survivor, newer, now, fid),
+            )
+            self._insert_many(
+                "finding_history",
+                HISTORY_COLUMNS,
+                [
+                    (
+                        survivor,
+                        run_id,
+                        now,
+                        "created",
+                        None,
+                        state,
+                        json_text({"folded_from": fid}),
+                    )
+                ],
+            )
+        open_now = {k for k, v in known.items() if v[1] in ("open", "reopened")} | set(
+            missing.values()
         )
         folded = [r for r in rows if survivors.get(r[0]) in open_now]
         self.conn.executemany(
