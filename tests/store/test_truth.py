@@ -167,3 +167,38 @@ def test_a_reimaged_machine_has_one_finding_per_cve_and_product(store: Store) ->
     store.close_missing(third, "c1")
     assert findings[old]["state"] == state_of(store, old) == "archived"
     assert [f["state"] for f in store.query_findings() if f["state"] == "open"] == ["open"]
+
+
+def test_versions_from_several_records_change_nothing_when_read_again(store: Store) -> None:
+    """A re-imaged machine's two agent records report one CVE at two versions: one finding
+    with both versions, and a snapshot that reads the same again writes no history."""
+    run = store.start_run("c1", "assets", "full")
+    store.write_page(
+        run,
+        "c1",
+        "assets",
+        assets=[
+            asset("1", serial_number="SN-9", last_active_at=T1),
+            asset("2", serial_number="SN-9", last_active_at=T2),
+        ],
+    )
+    pages = [
+        vuln("2", "CVE-2024-1", app_version=["2.0"]),
+        vuln("1", "CVE-2024-1", app_version=["1.0"]),
+    ]
+    for _ in range(3):
+        run = snapshot(store, pages[:1])
+        store.write_page(run, "c1", "vulnerabilities", findings=pages[1:])
+        store.close_missing(run, "c1")
+        store.finish_run(run, "success", {}, True, None)
+    (finding,) = list(store.query_findings())
+    assert finding["app_version"] == ["1.0", "2.0"] and finding["agent_id"] == "2"
+    assert events(store, finding["finding_id"]) == [("created", "open")]
+    # A version really gone is one history row, when the run is done.
+    run = snapshot(store, pages[:1])
+    store.close_missing(run, "c1")
+    store.finish_run(run, "success", {}, True, None)
+    history = store.history(finding["finding_id"])
+    assert [(h["event_type"], h["changed"]) for h in history[1:]] == [
+        ("updated", {"app_version": [["1.0", "2.0"], ["2.0"]]})
+    ]

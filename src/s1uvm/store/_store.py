@@ -195,6 +195,8 @@ class Store:
         self.location = location
         self.dialect = dialect
         migrate(conn, dialect, location)
+        # finding id → (run, its versions before the run, its state): see _write_findings.
+        self._versions_before: dict[str, tuple[int, Any, str]] = {}
         self._checkpoint_upsert = dialect.upsert(
             "checkpoints",
             ("console", "connector", "scope", "value", "run_id", "updated_at"),
@@ -322,6 +324,9 @@ class Store:
         error: str | None,
     ) -> None:
         """Close the ledger row: the outcome, every count as JSON, the main counts as columns."""
+        if any(run == run_id for run, _, _ in self._versions_before.values()):
+            with self._transaction():  # a run that ended without closing anything
+                self._flush_versions(run_id)
         self._x(
             "UPDATE sync_runs SET finished_at = ?, outcome = ?, complete_snapshot = ?, "
             "records = ?, created = ?, updated = ?, unchanged = ?, rejected = ?, counts = ?, "
@@ -725,6 +730,13 @@ class Store:
                     # Another record of a finding this snapshot already wrote (the product in
                     # a second version): one moment's truth, not a change of the finding.
                     result.unchanged += 1
+                elif changed.keys() == {"app_version"} and r.kind == Kind.VULNERABILITY:
+                    # The first record of the finding in this snapshot: later ones may bring
+                    # the other versions back (a product installed twice, a re-imaged
+                    # machine's two agent records). Whether its versions changed is told once
+                    # the run has read them all (``_flush_versions``).
+                    self._versions_before.setdefault(r.finding_id, (run_id, old[_VERSIONS], state))
+                    result.unchanged += 1
                 elif changed:
                     result.updated += 1
                     event = lifecycle.event(old_state, state)
@@ -837,6 +849,7 @@ class Store:
                 "AND a.asset_id <> findings.asset_id)",
                 (console, run_id),
             )
+            self._flush_versions(run_id)
             started = self._x(
                 "SELECT started_at FROM sync_runs WHERE run_id = ?", (run_id,)
             ).fetchone()[0]
@@ -902,6 +915,32 @@ class Store:
             self._insert_many("finding_history", HISTORY_COLUMNS, history)
             result.archived += self._fold_superseded(run_id, console, now)
         return result
+
+    def _flush_versions(self, run_id: int) -> None:
+        """One history row for each finding whose versions the run changed, now that the run
+        has read all of its records (in the caller's transaction)."""
+        pending = {
+            fid: (old, state)
+            for fid, (run, old, state) in self._versions_before.items()
+            if run == run_id
+        }
+        if not pending:
+            return
+        now_versions = self._existing(
+            "SELECT finding_id, app_version FROM findings WHERE finding_id IN ({marks})",
+            (),
+            sorted(pending),
+        )
+        now = utcnow()
+        rows = []
+        for fid, (old, state) in pending.items():
+            new = now_versions.get(fid, (fid, old))[1]
+            if not _same(new, old):
+                changed = {"app_version": _shown("app_version", old, new)}
+                rows.append((fid, run_id, now, "updated", state, state, json_text(changed)))
+        self._insert_many("finding_history", HISTORY_COLUMNS, rows)
+        for fid in pending:
+            del self._versions_before[fid]
 
     def _fold_superseded(self, run_id: int, console: str, now: str) -> int:
         """Findings this run saw on an agent record that, meanwhile, turned out to be
