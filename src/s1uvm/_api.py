@@ -74,6 +74,7 @@ def sync_console(
                 inactive_days=inactive_days,
                 scope=target.scope,
                 stop=lambda: held.lost,
+                fence=held.owner,
             )
             held.outcome = "success" if all(r.outcome == "success" for r in results) else "partial"
     return results

@@ -63,6 +63,7 @@ class Held:
     """A console held by this process: ``outcome`` is recorded when it is handed back."""
 
     heartbeat: Heartbeat
+    owner: str  # the lease holder's name: the fence every page of its runs is written under
     outcome: str = "failed"
 
     @property
@@ -106,7 +107,7 @@ def holding(
             threading.Event().wait(poll)
         beat = Heartbeat(open_store, me, console, lease)
         beat.start()
-        held = Held(beat)
+        held = Held(beat, me)
         try:
             yield held
         finally:

@@ -31,6 +31,7 @@ from s1uvm.s1 import (
     Walk,
     site_ids,
 )
+from s1uvm.store._errors import LeaseLost
 
 log = logging.getLogger("s1uvm.sync")
 PARTITION_WORKERS = 4  # partitions of one snapshot fetched at once (all under one rate limit)
@@ -68,7 +69,11 @@ class PageStore(Protocol):
     ) -> dict[str, Any] | None: ...
 
     def close_missing(
-        self, run_id: int, console: str, scope: Mapping[str, str] | None = None
+        self,
+        run_id: int,
+        console: str,
+        scope: Mapping[str, str] | None = None,
+        fence: str | None = None,
     ) -> Any: ...
 
     def close(self) -> None: ...
@@ -84,6 +89,7 @@ class PageStore(Protocol):
         rejected: list[Rejected] = ...,
         checkpoint: dict[str, Any] | None = None,
         scope: str = "",
+        fence: str | None = None,
     ) -> Any: ...
 
 
@@ -193,6 +199,7 @@ def run_connector(
     clock: Callable[[], float] = time.monotonic,
     stop: Callable[[], bool] | None = None,
     scope: Mapping[str, str] | None = None,
+    fence: str | None = None,
 ) -> RunResult:
     """One connector run. ``stop`` is asked after every committed page; when it says so, the
     run ends there as ``partial`` (its checkpoint committed with that page), so a worker told
@@ -238,6 +245,7 @@ def run_connector(
                         rejected=batch.rejected,
                         checkpoint=checkpoint if plan.mode != "snapshot" else None,
                         scope=where,
+                        fence=fence,
                     )
                     counts["pages"] += 1
                     counts["records"] += len(page.items)
@@ -280,10 +288,12 @@ def run_connector(
         complete = fetch.complete and not stopped
         result.complete = complete
         final = connector.final_checkpoint(checkpoint, plan, complete, ctx)
-        store.write_page(run_id, console, connector.name, checkpoint=final, scope=where)
+        store.write_page(
+            run_id, console, connector.name, checkpoint=final, scope=where, fence=fence
+        )
         if plan.mode == "snapshot" and complete:
             # Only a complete snapshot may close findings (model.md §6.3 rule 5).
-            closed = store.close_missing(run_id, console, ctx.scope)
+            closed = store.close_missing(run_id, console, ctx.scope, fence=fence)
             for key in ("fixed", "stale", "archived"):
                 counts[key] += int(getattr(closed, key, 0))
         result.outcome = "success" if complete else "partial"
@@ -291,6 +301,10 @@ def run_connector(
             result.error = "stopped before the end; the next run resumes from the checkpoint"
         elif not complete:
             result.error = f"the console stopped paging early ({fetch.end})"
+    except LeaseLost as err:
+        # Another run holds the console now: what this one wrote stays, the rest is theirs.
+        result.error = str(err)
+        result.outcome = "partial" if counts["pages"] else "failed"
     except S1Error as err:
         result.error = err.message
         result.error_type = type(err).__name__
@@ -325,6 +339,7 @@ def run_console(
     progress: Progress | None = None,
     stop: Callable[[], bool] | None = None,
     scope: Mapping[str, str] | None = None,
+    fence: str | None = None,
 ) -> list[RunResult]:
     """The console's connectors side by side, each in its own thread with its own store
     connection and client (so each run's request figures are its own); the clients of one
@@ -348,6 +363,7 @@ def run_console(
                         progress=progress,
                         stop=stop,
                         scope=scope,
+                        fence=fence,
                     )
             finally:
                 store.close()

@@ -136,6 +136,7 @@ class Worker:
                 inactive_days=self.options.inactive_days,
                 stop=lambda: self._stop.is_set() or beat.lost.is_set(),
                 scope=console.scope,
+                fence=self.options.owner,
             )
             for result in results:
                 self.report(result)

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from s1uvm.model import finding_key
-from s1uvm.store import Store
+from s1uvm.store import LeaseLost, Store
+from s1uvm.store._leases import default_owner, owner_alive
 from tests.store.rows import asset, threat, vuln
 
 T1 = "2026-05-01T10:00:00.000000Z"
@@ -202,3 +205,36 @@ def test_versions_from_several_records_change_nothing_when_read_again(store: Sto
     assert [(h["event_type"], h["changed"]) for h in history[1:]] == [
         ("updated", {"app_version": [["1.0", "2.0"], ["2.0"]]})
     ]
+
+
+def test_a_run_whose_lease_was_taken_writes_nothing_more(store: Store) -> None:
+    """A sync stopped (SIGSTOP, a frozen VM) past its lease, then resumed while another run
+    holds the console: its next page is refused whole, not written beside the new holder's."""
+    assert store.leases.take("old-holder", "c1", "https://c1", 0.0) is None  # expires at once
+    assert store.leases.take("new-holder", "c1", "https://c1", 120.0) is None  # taken over
+    run = store.start_run("c1", "vulnerabilities", "snapshot")
+    with pytest.raises(LeaseLost, match="now held by new-holder"):
+        store.write_page(
+            run, "c1", "vulnerabilities", findings=[vuln("1", "CVE-2024-1")], fence="old-holder"
+        )
+    with pytest.raises(LeaseLost):
+        store.close_missing(run, "c1", fence="old-holder")
+    assert list(store.query_findings()) == []
+    store.write_page(
+        run, "c1", "vulnerabilities", findings=[vuln("1", "CVE-2024-1")], fence="new-holder"
+    )
+    assert len(list(store.query_findings())) == 1
+
+
+def test_only_a_process_provably_ended_here_loses_its_lease_early() -> None:
+    me = default_owner()
+    assert owner_alive(me)
+    host_pid, _, ns = me.partition("@")
+    host = host_pid.rpartition(":")[0]
+    gone = f"{host}:{2**22 + 17}"  # no such pid
+    if ns:
+        assert not owner_alive(f"{gone}@{ns}")
+    assert owner_alive(gone)  # no namespace: cannot tell, the lease decides
+    assert owner_alive(f"{gone}@1")  # another container's pid namespace
+    assert owner_alive(f"elsewhere:{2**22 + 17}@{ns}")  # another machine
+    assert owner_alive("vm:999999")  # a worker's own --id

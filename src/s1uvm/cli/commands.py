@@ -167,6 +167,7 @@ def sync_consoles(
                             progress=progress,
                             scope=console.scope,
                             stop=lambda: stopping() or held.lost,
+                            fence=held.owner,
                         )
                         for result in done:
                             progress.done(result.connector)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from s1uvm.store import _postgres
 from s1uvm.store._dialect import POSTGRES
-from s1uvm.store._errors import StoreError
+from s1uvm.store._errors import LeaseLost, StoreError
 from s1uvm.store._sqlite import connect, open_error, release, writers
 from s1uvm.store._store import ASSET_COLUMNS, FINDING_COLUMNS, PageResult, Store
 
@@ -56,6 +56,7 @@ def _open_postgres(url: str) -> Store:
 __all__ = [
     "ASSET_COLUMNS",
     "FINDING_COLUMNS",
+    "LeaseLost",
     "PageResult",
     "Store",
     "StoreError",

@@ -34,16 +34,30 @@ def _text(value: object) -> str:
     return "" if value is None else str(value)
 
 
+def _pid_namespace() -> str:
+    """This process's pid namespace (Linux), so a pid is only ever compared with pids of the
+    same namespace: containers on one host share its name but not their pids."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return ""
+
+
 def default_owner() -> str:
-    """This process, as lease holders and run owners are named: host:pid."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This process, as lease holders and run owners are named: host:pid, and the pid
+    namespace after an ``@`` where there is one."""
+    ns = _pid_namespace()
+    return f"{socket.gethostname()}:{os.getpid()}" + (f"@{ns}" if ns else "")
 
 
 def owner_alive(owner: str) -> bool:
-    """False only when ``owner`` (host:pid) is a process of this machine that has ended; a
-    holder on another machine is alive until its lease expires."""
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
+    """False only when ``owner`` is provably a process of this machine, in this pid namespace,
+    that has ended (a name this process would give itself: host:pid@namespace). Any other
+    holder — another machine, another container, a worker's own ``--id`` — is alive until its
+    lease expires."""
+    name, _, ns = owner.partition("@")
+    host, _, pid = name.rpartition(":")
+    if not ns or ns != _pid_namespace() or host != socket.gethostname() or not pid.isdigit():
         return True
     try:
         os.kill(int(pid), 0)

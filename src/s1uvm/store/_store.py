@@ -28,6 +28,7 @@ from s1uvm.model import (
     product_key,
 )
 from s1uvm.store._dialect import SQLITE, TS_FORMAT, Connection, Dialect, json_text, raw_text, utcnow
+from s1uvm.store._errors import LeaseLost
 from s1uvm.store._feed import Feed
 from s1uvm.store._leases import Leases, default_owner
 from s1uvm.store._migrations import migrate
@@ -416,12 +417,17 @@ class Store:
         rejected: Sequence[Rejected] = (),
         checkpoint: dict[str, Any] | None = None,
         scope: str = "",
+        fence: str | None = None,
     ) -> PageResult:
         """One page in one transaction: assets, findings and their history, rejected records
-        and the checkpoint that follows them — all of it, or (on any error) none of it."""
+        and the checkpoint that follows them — all of it, or (on any error) none of it. With
+        ``fence`` (the lease holder the run belongs to), only while that holder still holds
+        the console's lease: else ``LeaseLost`` and nothing is written."""
         result = PageResult(rejected=len(rejected))
         now = utcnow()
         with self._transaction():
+            if fence is not None:
+                self._check_fence(console, fence)
             if assets:
                 self._write_assets(run_id, console, assets, now, result)
             if findings:
@@ -434,6 +440,21 @@ class Store:
                     (console, connector, scope, json_text(checkpoint), run_id, now),
                 )
         return result
+
+    def _check_fence(self, console: str, owner: str) -> None:
+        """In a write transaction: the console's lease is still ``owner``'s. On PostgreSQL the
+        row is share-locked until commit, so a take-over waits for this page instead of
+        slipping in between the check and the commit (SQLite's one writer does the same)."""
+        lock = " FOR SHARE" if self.dialect.name == "postgresql" else ""
+        row = self._x(
+            f"SELECT lease_owner FROM consoles WHERE console = ?{lock}", (console,)
+        ).fetchone()
+        if row is None or row[0] != owner:
+            holder = row[0] if row is not None and row[0] else "nobody"
+            raise LeaseLost(
+                f"console {console!r} is now held by {holder}: this run stopped without "
+                "writing its last page (the run holding the console goes on)"
+            )
 
     def _existing(
         self, sql: str, head: Sequence[Any], keys: Sequence[str]
@@ -811,7 +832,11 @@ class Store:
         self._insert_many("finding_history", HISTORY_COLUMNS, history)
 
     def close_missing(
-        self, run_id: int, console: str, scope: Mapping[str, str] | None = None
+        self,
+        run_id: int,
+        console: str,
+        scope: Mapping[str, str] | None = None,
+        fence: str | None = None,
     ) -> PageResult:
         """After a complete vulnerability snapshot: each open, reopened or stale finding of
         this console that the snapshot did not contain takes the state ``lifecycle.on_absence``
@@ -837,6 +862,8 @@ class Store:
                 covered += f" AND {column} IN ({', '.join('?' for _ in ids)})"
                 covered_ids += ids
         with self._transaction():
+            if fence is not None:
+                self._check_fence(console, fence)
             # Pages of findings and of agents are written side by side: a page of findings
             # may have looked up an agent's asset id just before a re-image joined that agent
             # to another asset (on PostgreSQL, neither sees the other's uncommitted rows).
