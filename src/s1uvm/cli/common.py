@@ -188,6 +188,12 @@ def guarded(func: F) -> F:
                 "then run again — nothing half-written was kept",
                 EXIT_USAGE,
             )
+        except KeyboardInterrupt:
+            if debug:
+                raise
+            # Ctrl-C (or SIGTERM, for an export): every write is one transaction or a
+            # temporary file, so nothing half-done was kept and no bookmark moved.
+            fail("interrupted; nothing half-written was kept", EXIT_INTERRUPTED)
         except BrokenPipeError:
             # The reader went away (``| head``): stop quietly, as Unix tools do. Nothing was
             # committed for the unfinished output (an export's bookmark did not move).

@@ -152,7 +152,9 @@ def replace_regular(path: Path, write: Callable[[int], None]) -> None:
 
 def prepare_folder(path: Path) -> None:
     """Create the target's folder if needed (private: it may be a new ``{date}`` folder)."""
+    missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for folder in reversed(missing):  # each one private, not only the last
+            folder.mkdir(mode=0o700, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create the folder {path.parent}: {exc.strerror}") from None
