@@ -221,6 +221,26 @@ CASES = [
     ),
     Case("missing config", ["sync", "--config", "missing.toml"], 2, "does not exist"),
     Case(
+        "endless config file",
+        ["sync", "--config", "/dev/zero"],
+        2,
+        "config file /dev/zero is not a regular file",
+    ),
+    Case(
+        "config file is a FIFO",
+        ["status", "--config", "fifo"],
+        2,
+        "config file fifo is not a regular file",
+        setup=lambda tmp: os.mkfifo(tmp / "fifo"),
+    ),
+    Case(
+        "huge config file",
+        ["sync", "--config", "c.toml"],
+        2,
+        "larger than 1 MiB",
+        setup=write("c.toml", "# " + "x" * (1024 * 1024) + "\n"),
+    ),
+    Case(
         "config token file missing",
         ["sync", "--config", "c.toml"],
         2,

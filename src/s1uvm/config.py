@@ -226,9 +226,28 @@ _CONSOLE_KEYS = {
 _TOP_KEYS = {"db", "ca_bundle", "console"}
 
 
+MAX_CONFIG_BYTES = 1024 * 1024  # a config file lists consoles: kilobytes, never megabytes
+
+
+def _read_config(path: Path) -> str:
+    """The config file's text: a regular file (a FIFO would hang, /dev/zero never end) of at
+    most ``MAX_CONFIG_BYTES``, opened without blocking."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(f"config file {path} is not a regular file; give a TOML file")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path} is larger than 1 MiB; is it the right file?")
+    return data.decode("utf-8")
+
+
 def _load_file(path: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(_read_config(path))
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except OSError as exc:

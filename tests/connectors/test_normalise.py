@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
 
 from s1uvm.connectors import normalise as n
@@ -103,3 +104,23 @@ def test_cvss_scores_within_0_to_10(value: object, score: float | None) -> None:
 def test_a_cvss_score_outside_0_to_10_rejects_its_record(value: object) -> None:
     with pytest.raises(n.Malformed, match="a CVSS score is outside 0-10"):
         n.cvss(value)
+
+
+def test_an_oversized_indexed_value_sets_its_record_aside_alone() -> None:
+    """A host name or an id too long for a database index would fail the whole page (on
+    PostgreSQL, every run): the record is rejected alone, with the reason."""
+    from s1uvm.connectors.assets import AssetsConnector
+    from s1uvm.connectors.base import Context
+
+    good = msgspec.json.encode({"id": "1", "computerName": "pc-1"})
+    long_name = msgspec.json.encode({"id": "2", "computerName": "x" * 20_000})
+    long_id = msgspec.json.encode({"id": "9" * 500, "computerName": "pc-3"})
+    batch = AssetsConnector().transform(
+        [msgspec.Raw(good), msgspec.Raw(long_name), msgspec.Raw(long_id)],
+        Context("c", "2026-06-01T00:00:00.000000Z"),
+    )
+    assert [a.agent_id for a in batch.assets] == ["1"]
+    assert [r.reason for r in batch.rejected] == [
+        "computerName is 20,000 characters long",
+        "id is 500 digits long, not an id",
+    ]

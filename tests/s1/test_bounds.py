@@ -183,3 +183,37 @@ def test_a_bound_that_is_not_a_positive_number_is_a_usage_error(value: str) -> N
     assert str(info.value) == (
         f"S1UVM_REQUEST_DEADLINE={value!r} is not a positive number; unset it or give e.g. 128"
     )
+
+
+def test_a_page_with_more_records_than_asked_for_stops_the_walk() -> None:
+    """Thousands of tiny records in one page would each become a row or a reject: a console
+    that sends more than the page's limit is stopped at once."""
+    import http.server
+    import threading
+
+    from s1uvm.s1 import ApiToken, RateLimiter, RunawayWalk, Walk
+
+    class Flood(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(
+                {"data": [{"id": str(i)} for i in range(50)], "pagination": {"nextCursor": None}}
+            ).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Flood)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        with S1Client(url, ApiToken("t" * 30), limiter=RateLimiter()) as client:
+            with pytest.raises(RunawayWalk, match="50 records for a page of at most 10"):
+                list(Walk(client, "/agents", {}, limit=10))
+            assert len(next(iter(Walk(client, "/agents", {}, limit=50))).items) == 50
+    finally:
+        server.shutdown()

@@ -43,23 +43,47 @@ def decoded(value: Any) -> str | None:
     return html.unescape(out) if out and "&" in out else out
 
 
+# The longest id and the longest indexed text a record may carry. Real SentinelOne ids have
+# about 19 digits and host names at most 255 characters; a database index entry has a size
+# limit (PostgreSQL's btree about 2.7 KB), and one oversized value must not fail a page.
+MAX_ID = 64
+MAX_INDEXED_TEXT = 1024
+
+
 def ident(value: Any, field: str) -> str:
     """A required SentinelOne id, kept as text (leading zeros and all)."""
     if isinstance(value, bool) or value is None:
         raise Malformed(f"{field} is missing")
     if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return value.strip()
-    raise Malformed(f"{field} is not an id: {str(value)[:40]!r}")
+        out = str(value)
+    elif isinstance(value, str) and value.strip().isdigit():
+        out = value.strip()
+    else:
+        raise Malformed(f"{field} is not an id: {str(value)[:40]!r}")
+    if len(out) > MAX_ID:
+        raise Malformed(f"{field} is {len(out)} digits long, not an id")
+    return out
 
 
 def optional_ident(value: Any) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return value.strip()
-    return None
+        out = str(value)
+    elif isinstance(value, str) and value.strip().isdigit():
+        out = value.strip()
+    else:
+        return None
+    if len(out) > MAX_ID:
+        raise Malformed(f"an id is {len(out)} digits long")
+    return out
+
+
+def indexed(value: Any, field: str) -> str | None:
+    """Text that the store indexes (a host name, a serial number, a CVE id): refused when
+    longer than ``MAX_INDEXED_TEXT``, so the record is set aside instead of failing the page."""
+    out = text(value)
+    if out is not None and len(out) > MAX_INDEXED_TEXT:
+        raise Malformed(f"{field} is {len(out):,} characters long")
+    return out
 
 
 def flag(value: Any) -> bool | None:

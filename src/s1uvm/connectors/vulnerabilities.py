@@ -47,7 +47,7 @@ def severity(word: Any, score: float | None) -> str:
 
 def to_row(rec: RiskRecord, raw: msgspec.Raw, ctx: Context) -> FindingRow:
     risk_id = n.ident(rec.id, "id")
-    cve = n.text(rec.cveId)
+    cve = n.indexed(rec.cveId, "cveId")
     if cve is None:
         raise n.Malformed("cveId is missing")
     cve = cve.upper()

@@ -150,6 +150,15 @@ class Walk:
             items, pagination = self.client.get(
                 self.path, params, decode=lambda b: decode_page(b, self.nested)
             )
+            if len(items) > self.limit and not self.nested:
+                # A page holds at most what was asked for; more is a console that is broken
+                # or hostile (thousands of tiny records would each become a row or a reject).
+                raise RunawayWalk(
+                    f"GET {self.path}: the console sent {len(items):,} records for a page of "
+                    f"at most {self.limit:,}; stopped — the console is broken or not a "
+                    "SentinelOne console",
+                    endpoint=self.path,
+                )
             nxt = pagination.nextCursor or None  # null, missing and "" all end the walk
             if pagination.totalItems is not None and self.total is None:
                 self.total = pagination.totalItems
