@@ -576,6 +576,25 @@ def test_read_commands_leave_a_missing_database_missing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == [], "no file and no folder made"
 
 
+def test_read_commands_leave_an_empty_postgresql_schema_empty(tmp_path: Path) -> None:
+    import psycopg
+
+    from tests.databases import postgres_schema
+
+    with postgres_schema() as url:
+        for args in (["status"], ["assets"], ["findings"], ["export", "--format", "jsonl"]):
+            p = run([*args, "--db", url], {}, tmp_path)
+            assert p.returncode == 2, p.stderr
+            (line,) = p.stderr.splitlines()
+            assert "no s1uvm tables" in line
+        with psycopg.connect(url) as conn:
+            tables = conn.execute(
+                "SELECT count(*) FROM information_schema.tables "
+                "WHERE table_schema = current_schema()"
+            ).fetchone()
+        assert tables == (0,), "no table was made"
+
+
 def test_a_disk_that_fills_during_an_export_is_one_line(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     console = Console(SimConfig(seed=82, agents=300))

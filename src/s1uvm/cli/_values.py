@@ -33,6 +33,14 @@ def one_of(option: str, value: str | None, allowed: Iterable[str]) -> str | None
 def existing_database(db: str) -> str:
     """``db`` when it is a PostgreSQL URL or a SQLite file that exists."""
     if db.startswith(("postgresql://", "postgres://")):
+        from s1uvm.store import postgres_has_store
+
+        if not postgres_has_store(db):
+            fail(
+                "no s1uvm tables in that PostgreSQL database (or schema); give the --db (or "
+                "S1UVM_DB) a sync wrote, or run s1uvm sync first",
+                EXIT_USAGE,
+            )
         return db
     path = Path(db).expanduser()
     if path.is_dir():

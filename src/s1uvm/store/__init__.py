@@ -37,6 +37,18 @@ def open_store(target: str | os.PathLike[str]) -> Store:
         raise
 
 
+def postgres_has_store(url: str) -> bool:
+    """Whether the PostgreSQL database at ``url`` (its schema on the search path) holds an
+    s1uvm store: for read commands, which must never create one. Connection problems are
+    left for ``open_store`` to report."""
+    conn = _postgres.connect(url)
+    try:
+        row = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+        return bool(row and row[0])
+    finally:
+        conn.close()
+
+
 def _open_postgres(url: str) -> Store:
     conn = _postgres.connect(url)
     try:
@@ -61,4 +73,5 @@ __all__ = [
     "Store",
     "StoreError",
     "open_store",
+    "postgres_has_store",
 ]
