@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from s1uvm.config import load
 from s1uvm.identity import establish
 from s1uvm.lease import holding
-from s1uvm.s1 import site_ids
+from s1uvm.s1 import AuthenticationError, TransportError, site_ids
 from s1uvm.store import open_store
-from s1uvm.sync import RunResult, run_console
+from s1uvm.sync import RunResult, not_run, run_console
 
 log = logging.getLogger("s1uvm")
 
@@ -58,7 +58,11 @@ def sync_console(
     )
     (target,) = settings.consoles
     with open_store(settings.db) as store, target.client() as client:
-        rescoped, warning = establish(store, target, client, rescope=rescope)
+        try:
+            rescoped, warning = establish(store, target, client, rescope=rescope)
+        except (AuthenticationError, TransportError) as err:
+            # Nothing can be synced: each connector's result says why, as a failed run would.
+            return not_run(target.name, target.connectors, err)
         if warning:
             log.warning("%s: %s", target.name, warning)
         with holding(lambda: open_store(settings.db), target.name, target.url, wait=wait) as held:

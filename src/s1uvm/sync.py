@@ -328,6 +328,21 @@ def run_connector(
     return result
 
 
+def not_run(console: str, connectors: Sequence[str], err: S1Error) -> list[RunResult]:
+    """The results of connectors that could not start (the token refused, the console out of
+    reach before anything was asked): each failed, for the same reason."""
+    return [
+        RunResult(
+            console,
+            name,
+            error=err.message,
+            error_type=type(err).__name__,
+            error_code=err.exit_code,
+        )
+        for name in connectors
+    ]
+
+
 def run_console(
     console: str,
     connectors: Sequence[str],

@@ -40,7 +40,7 @@ from s1uvm.cli.common import (
 from s1uvm.config import ConsoleConfig
 from s1uvm.s1 import AuthenticationError, TransportError
 from s1uvm.store._leases import Holder
-from s1uvm.sync import RunResult, run_console
+from s1uvm.sync import RunResult, not_run, run_console
 
 MARK = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
 
@@ -122,16 +122,7 @@ def sync_consoles(
                     rescoped, warning = establish(store, console, client, rescope=rescope)
                 except (AuthenticationError, TransportError) as err:
                     click.echo(terminal(f"s1uvm: {console.name}: {err.message}"), err=True)
-                    results += [
-                        RunResult(
-                            console.name,
-                            name,
-                            error=err.message,
-                            error_type=type(err).__name__,
-                            error_code=err.exit_code,
-                        )
-                        for name in console.connectors
-                    ]
+                    results += not_run(console.name, console.connectors, err)
                     continue
                 if warning:
                     click.echo(terminal(f"s1uvm: warning: {console.name}: {warning}"), err=True)
