@@ -26,7 +26,8 @@ def test_every_link_stays_inside_the_repository_and_resolves() -> None:
     checked = 0
     for page in PAGES:
         text = page.read_text()
-        assert "../shared" not in text, page.name
+        # The project's reference folder beside a developer's checkout is not in a user's clone.
+        assert "../" + "shared" not in text, page.name
         for target in LINK.findall(text):
             if target.startswith(("http://", "https://", "#")):
                 continue
